@@ -1,0 +1,130 @@
+//! The signed token, which keeps its text out of logs.
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+/// An IAM database auth token: the password to present when connecting.
+///
+/// `Debug` never shows the token; read it with [`AuthToken::expose`] at the one place that
+/// hands it to the database driver.
+///
+/// # Example
+///
+/// ```
+/// # async fn demo() -> Result<(), rds_iam_token::Error> {
+/// use aws_credential_types::Credentials;
+/// use rds_iam_token::AuthTokenSigner;
+///
+/// let signer = AuthTokenSigner::rds("mydb.abc123.us-east-1.rds.amazonaws.com", 5432, "app")
+///     .credentials_provider(Credentials::from_keys("AKIDEXAMPLE", "secret", None))
+///     .build()?;
+/// let token = signer.sign().await?;
+/// assert!(format!("{token:?}").starts_with("AuthToken { token: _"));
+/// let password: &str = token.expose();
+/// assert!(password.starts_with("mydb.abc123.us-east-1.rds.amazonaws.com:5432/?Action=connect"));
+/// # Ok(()) }
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct AuthToken {
+    value: String,
+    signed_at: SystemTime,
+    expires_in: Duration,
+}
+
+impl AuthToken {
+    pub(crate) fn new(value: String, signed_at: SystemTime, expires_in: Duration) -> Self {
+        Self {
+            value,
+            signed_at,
+            expires_in,
+        }
+    }
+
+    /// The token text, to use as the database password.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # fn demo(token: rds_iam_token::AuthToken) {
+    /// let password = token.expose();
+    /// # let _ = password; }
+    /// ```
+    pub fn expose(&self) -> &str {
+        &self.value
+    }
+
+    /// The token text, taking the token apart.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # fn demo(token: rds_iam_token::AuthToken) {
+    /// let password: String = token.into_exposed();
+    /// # let _ = password; }
+    /// ```
+    pub fn into_exposed(self) -> String {
+        self.value
+    }
+
+    /// When the token was signed (its `X-Amz-Date`).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # fn demo(token: rds_iam_token::AuthToken) {
+    /// let age = token.signed_at().elapsed().unwrap_or_default();
+    /// # let _ = age; }
+    /// ```
+    pub fn signed_at(&self) -> SystemTime {
+        self.signed_at
+    }
+
+    /// When the server stops accepting the token for new connections.
+    ///
+    /// Open sessions are not affected by expiry; the token only matters at authentication.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # fn demo(token: rds_iam_token::AuthToken) {
+    /// use std::time::Duration;
+    /// assert_eq!(token.expires_at(), token.signed_at() + Duration::from_secs(900));
+    /// # }
+    /// ```
+    pub fn expires_at(&self) -> SystemTime {
+        self.signed_at + self.expires_in
+    }
+
+    /// Whether the token has expired at `now`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # fn demo(token: rds_iam_token::AuthToken) {
+    /// use std::time::SystemTime;
+    /// if token.is_expired_at(SystemTime::now()) {
+    ///     // sign a new one
+    /// }
+    /// # }
+    /// ```
+    pub fn is_expired_at(&self, now: SystemTime) -> bool {
+        now >= self.expires_at()
+    }
+}
+
+impl fmt::Debug for AuthToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        /// Shows that a value is there without showing it, as tokio-postgres does.
+        struct Redacted;
+        impl fmt::Debug for Redacted {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("_")
+            }
+        }
+        f.debug_struct("AuthToken")
+            .field("token", &Redacted)
+            .field("signed_at", &self.signed_at)
+            .field("expires_at", &self.expires_at())
+            .finish()
+    }
+}
