@@ -1,0 +1,181 @@
+# shellcheck shell=bash
+# Shared by tests/rds-emulator/setup and tests/rds-emulator/teardown. Not executable on its own.
+
+STATE_DIR=/var/lib/rds-emulator
+LOG_DIR=/var/log/rds-emulator
+PAM_SCRIPT_DIR=$STATE_DIR/pam
+PG_VERSION=15
+PG_CLUSTER=main
+PG_CONF_DIR=/etc/postgresql/$PG_VERSION/$PG_CLUSTER
+PG_HBA=$PG_CONF_DIR/pg_hba.conf
+PG_CONF_SNIPPET=$PG_CONF_DIR/conf.d/95-rds-emulator.conf
+MYSQL_CONF_SNIPPET=/etc/mysql/mariadb.conf.d/90-rds-emulator.cnf
+MYSQL_MAIN_CNF=/etc/mysql/my.cnf
+MYSQL_PLUGIN_DIR=/usr/lib/mysql/plugin
+PAM_SERVICE_PG=rds-iam-postgres
+PAM_SERVICE_MYSQL=rds-iam-mysql
+BLOCK_BEGIN="# BEGIN rds-emulator (managed by tests/rds-emulator/setup; removed by teardown)"
+BLOCK_END="# END rds-emulator"
+IAM_USERS=(iam_user iam_other iam_short)
+CONTROL_USER=control_user
+DATABASE=rdsiam
+
+CHANGES=0
+LAST_CHANGED=0
+
+say() { printf 'rds-emulator: %s\n' "$*" >&2; }
+die() {
+    printf 'rds-emulator: error: %s\n' "$*" >&2
+    exit 1
+}
+changed() {
+    CHANGES=$((CHANGES + 1))
+    LAST_CHANGED=1
+    say "changed: $*"
+}
+
+require_root() {
+    if [ "$(id -u)" -ne 0 ]; then
+        if command -v sudo >/dev/null 2>&1; then
+            say "not root: re-running with sudo"
+            exec sudo -- "$0" "$@"
+        fi
+        die "must run as root"
+    fi
+}
+
+# put_file DEST MODE OWNER GROUP  (content on stdin)
+# Writes DEST only if its content or mode/owner differ. Sets LAST_CHANGED.
+put_file() {
+    local dest=$1 mode=$2 owner=$3 group=$4 tmp
+    LAST_CHANGED=0
+    tmp=$(mktemp "$(dirname "$dest")/.rds-emulator.XXXXXX")
+    cat >"$tmp"
+    if [ -f "$dest" ] && cmp -s "$tmp" "$dest"; then
+        rm -f "$tmp"
+        fix_perms "$dest" "$mode" "$owner" "$group"
+        return 0
+    fi
+    chmod "$mode" "$tmp"
+    chown "$owner:$group" "$tmp"
+    mv -f "$tmp" "$dest"
+    changed "wrote $dest"
+}
+
+# fix_perms PATH MODE OWNER GROUP: only touches PATH when something differs.
+fix_perms() {
+    local path=$1 mode=$2 owner=$3 group=$4 want have
+    want="$(printf '%o' "$((8#$mode))") $owner $group"
+    have=$(stat -c '%a %U %G' "$path")
+    if [ "$have" != "$want" ]; then
+        chown "$owner:$group" "$path"
+        chmod "$mode" "$path"
+        changed "permissions of $path ($have -> $want)"
+    fi
+}
+
+# ensure_dir PATH MODE OWNER GROUP
+ensure_dir() {
+    local path=$1
+    if [ ! -d "$path" ]; then
+        mkdir -p "$path"
+        changed "created $path"
+    fi
+    fix_perms "$@"
+}
+
+# strip_block FILE: prints FILE without the rds-emulator block.
+strip_block() {
+    awk -v b="$BLOCK_BEGIN" -v e="$BLOCK_END" '
+        $0 == b { skip = 1; next }
+        skip && $0 == e { skip = 0; next }
+        !skip { print }
+    ' "$1"
+}
+
+# wait_until DESCRIPTION SECONDS COMMAND...: polls COMMAND until it succeeds.
+wait_until() {
+    local what=$1 seconds=$2 deadline
+    shift 2
+    deadline=$((SECONDS + seconds))
+    until "$@" >/dev/null 2>&1; do
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            die "timed out after ${seconds}s waiting for $what"
+        fi
+        sleep 0.1
+    done
+}
+
+# ---- PostgreSQL ----------------------------------------------------------
+
+pg_running() {
+    local rc=0
+    pg_ctlcluster "$PG_VERSION" "$PG_CLUSTER" status >/dev/null 2>&1 || rc=$?
+    [ "$rc" -eq 0 ]
+}
+
+# pg_sql [psql args...]: runs psql as the postgres superuser over the unix socket.
+pg_sql() {
+    runuser -u postgres -- psql -X -q -At -v ON_ERROR_STOP=1 "$@"
+}
+
+pg_start() {
+    say "starting PostgreSQL $PG_VERSION/$PG_CLUSTER"
+    pg_ctlcluster --skip-systemctl-redirect "$PG_VERSION" "$PG_CLUSTER" start
+    wait_until "PostgreSQL to accept connections" 60 pg_sql -d postgres -c 'select 1'
+}
+
+# pg_reload: reload and wait until the postmaster has re-read its files.
+pg_reload() {
+    local before
+    before=$(pg_sql -d postgres -c 'select pg_conf_load_time()')
+    pg_sql -d postgres -c 'select pg_reload_conf()' >/dev/null
+    pg_conf_reloaded() {
+        local now
+        now=$(pg_sql -d postgres -c 'select pg_conf_load_time()') || return 1
+        [ "$now" != "$before" ]
+    }
+    wait_until "PostgreSQL to reload its configuration" 30 pg_conf_reloaded
+    say "PostgreSQL configuration reloaded"
+}
+
+# ---- MariaDB -------------------------------------------------------------
+
+my_sql() {
+    mariadb --protocol=socket -u root -N -B "$@"
+}
+
+my_running() {
+    mariadb-admin --protocol=socket -u root ping >/dev/null 2>&1
+}
+
+my_start() {
+    say "starting MariaDB"
+    install -d -m 0755 -o mysql -g mysql /run/mysqld
+    start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+    local deadline=$((SECONDS + 60))
+    until my_running; do
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            tail -n 30 /var/log/mysql/error.log 2>/dev/null >&2 || true
+            die "MariaDB did not start (see above / its error log)"
+        fi
+        sleep 0.1
+    done
+}
+
+my_stop() {
+    say "stopping MariaDB"
+    mariadb-admin --protocol=socket -u root shutdown
+    local deadline=$((SECONDS + 60))
+    while pgrep -x mariadbd >/dev/null || pgrep -x mysqld >/dev/null; do
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            die "MariaDB did not stop within 60s"
+        fi
+        sleep 0.1
+    done
+}
+
+my_restart() {
+    my_stop
+    my_start
+}

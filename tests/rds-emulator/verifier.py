@@ -1,0 +1,378 @@
+#!/usr/bin/python3 -I
+"""RDS IAM auth token verifier for the rds-emulator test bed.
+
+Installed by `setup` as the pam_script `pam_script_auth` of the PAM services
+`rds-iam-postgres` and `rds-iam-mysql`. pam_script runs it with the PAM user in
+PAM_USER, the password (the token) in PAM_AUTHTOK and the service in
+PAM_SERVICE; exit status 0 accepts, anything else refuses.
+
+It is written independently of the project's signing code, from the SigV4
+specification, with nothing but the Python standard library (hashlib/hmac for
+the cryptography): a mistake shared by the signer and the verifier would
+otherwise pass every test.
+
+Each decision is appended as one line to the log (see README.md):
+
+  TIME service=S user=U key_id=K signed_at=T verdict=accept|refuse reason=R fp=F
+
+The token, the secret key and the session token are never logged.
+
+For checks by hand or from tests, it can also run outside PAM:
+
+  verifier.py --check --service rds-iam-postgres --user iam_user [--config F]
+              [--now 2024-08-26T22:00:00Z] [--no-log] < token
+
+prints "accept ok" or "refuse REASON" and exits 0 or 1.
+"""
+
+import datetime
+import glob
+import hashlib
+import hmac
+import json
+import os
+import sys
+import time
+
+DEFAULT_CONFIG = "/var/lib/rds-emulator/verifier.json"
+
+ALGORITHM = "AWS4-HMAC-SHA256"
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+SIGNING_SERVICE = "rds-db"
+# X-Amz-Expires larger than this is refused, like RDS does (tokens live 15 min).
+MAX_EXPIRES = 900
+ALLOWED_PARAMS = {
+    "Action",
+    "DBUser",
+    "X-Amz-Algorithm",
+    "X-Amz-Credential",
+    "X-Amz-Date",
+    "X-Amz-Expires",
+    "X-Amz-Security-Token",
+    "X-Amz-SignedHeaders",
+    "X-Amz-Signature",
+}
+REQUIRED_PARAMS = ALLOWED_PARAMS - {"X-Amz-Security-Token"}
+UNRESERVED = frozenset(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~"
+)
+# Characters written as-is in log values; everything else is %XX-escaped.
+LOG_SAFE = frozenset(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~@+:/"
+)
+HEX = "0123456789abcdefABCDEF"
+
+
+class Refuse(Exception):
+    """A refusal with a short machine-readable reason."""
+
+    def __init__(self, reason):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def uri_encode(text):
+    """RFC 3986 percent-encoding as SigV4 wants it (everything but unreserved)."""
+    out = []
+    for byte in text.encode("utf-8"):
+        if byte in UNRESERVED:
+            out.append(chr(byte))
+        else:
+            out.append("%%%02X" % byte)
+    return "".join(out)
+
+
+def percent_decode(text):
+    """Strict percent-decoding ('+' stays '+'); malformed escapes are refused."""
+    raw = text.encode("utf-8")
+    out = bytearray()
+    i = 0
+    while i < len(raw):
+        c = raw[i]
+        if c == 0x25:  # '%'
+            pair = raw[i + 1 : i + 3].decode("ascii", "replace")
+            if len(pair) != 2 or any(ch not in HEX for ch in pair):
+                raise Refuse("malformed")
+            out.append(int(pair, 16))
+            i += 3
+        else:
+            out.append(c)
+            i += 1
+    try:
+        return out.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Refuse("malformed") from None
+
+
+def parse_token(token):
+    """Split 'HOST:PORT/?QUERY' into (host, {param: value}) with decoded values."""
+    if not token:
+        raise Refuse("no_token")
+    if any(ord(ch) < 0x21 or ord(ch) > 0x7E for ch in token):
+        raise Refuse("malformed")
+    host, sep, query = token.partition("/?")
+    if not sep or not host or "/" in host:
+        raise Refuse("malformed")
+    params = {}
+    for item in query.split("&"):
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise Refuse("malformed")
+        key = percent_decode(key)
+        if key in params or key not in ALLOWED_PARAMS:
+            raise Refuse("malformed")
+        params[key] = percent_decode(value)
+    if not REQUIRED_PARAMS <= params.keys():
+        raise Refuse("malformed")
+    return host, params
+
+
+def parse_amz_date(value):
+    """'YYYYMMDDTHHMMSSZ' -> aware datetime, or refuse."""
+    if len(value) != 16 or value[8] != "T" or value[15] != "Z":
+        raise Refuse("malformed")
+    try:
+        return datetime.datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(
+            tzinfo=datetime.timezone.utc
+        )
+    except ValueError:
+        raise Refuse("malformed") from None
+
+
+def hmac_sha256(key, msg):
+    return hmac.new(key, msg.encode("utf-8"), hashlib.sha256).digest()
+
+
+def expected_signature(host, params, secret, scope_date, region, service):
+    """Recompute the SigV4 query-string signature (GET /, only `host` signed)."""
+    pairs = sorted(
+        (uri_encode(k), uri_encode(v))
+        for k, v in params.items()
+        if k != "X-Amz-Signature"
+    )
+    canonical_query = "&".join("%s=%s" % kv for kv in pairs)
+    canonical_request = "\n".join(
+        [
+            "GET",
+            "/",
+            canonical_query,
+            "host:" + host,
+            "",
+            "host",
+            EMPTY_SHA256,  # RDS tokens sign an empty payload (not UNSIGNED-PAYLOAD)
+        ]
+    )
+    scope = "/".join([scope_date, region, service, "aws4_request"])
+    string_to_sign = "\n".join(
+        [
+            ALGORITHM,
+            params["X-Amz-Date"],
+            scope,
+            hashlib.sha256(canonical_request.encode("utf-8")).hexdigest(),
+        ]
+    )
+    key = hmac_sha256(("AWS4" + secret).encode("utf-8"), scope_date)
+    key = hmac_sha256(key, region)
+    key = hmac_sha256(key, service)
+    key = hmac_sha256(key, "aws4_request")
+    return hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def load_keys(config):
+    """Key table: config key_files, then every *.json in key_dirs (later wins)."""
+    files = list(config.get("key_files", []))
+    for directory in config.get("key_dirs", []):
+        files.extend(sorted(glob.glob(os.path.join(directory, "*.json"))))
+    keys = {}
+    for path in files:
+        try:
+            with open(path, encoding="utf-8") as f:
+                doc = json.load(f)
+        except FileNotFoundError:
+            continue
+        for entry in doc.get("keys", []):
+            keys[entry["access_key_id"]] = entry
+    return keys
+
+
+def parse_iso(value):
+    """ISO 8601 UTC ('...Z' or with offset) -> aware datetime."""
+    value = value.strip()
+    if value.endswith("Z"):
+        value = value[:-1] + "+00:00"
+    parsed = datetime.datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
+    return parsed
+
+
+def verify(token, user, service, config, now, info):
+    """Raise Refuse(reason) unless `token` is valid for `user` on `service`.
+
+    `info` is filled with loggable facts (key id, signing time, fingerprint)
+    as soon as they are known, so refusals are logged with them.
+    """
+    services = config.get("services", {})
+    if service not in services:
+        raise Refuse("service_unknown")
+    expected_host = services[service]["host"]
+
+    host, params = parse_token(token)
+    signature = params["X-Amz-Signature"]
+    info["fp"] = hashlib.sha256(signature.encode("utf-8")).hexdigest()[:12]
+    info["signed_at"] = params["X-Amz-Date"]
+    credential = params["X-Amz-Credential"].split("/")
+    if len(credential) != 5:
+        raise Refuse("malformed")
+    key_id, scope_date, region, scope_service, terminator = credential
+    info["key_id"] = key_id
+
+    if host != expected_host:
+        raise Refuse("host")
+    if params["Action"] != "connect":
+        raise Refuse("action")
+    if params["DBUser"] != user:
+        raise Refuse("user")
+    if params["X-Amz-Algorithm"] != ALGORITHM:
+        raise Refuse("algorithm")
+    if params["X-Amz-SignedHeaders"] != "host":
+        raise Refuse("signed_headers")
+    if region != config.get("region", "us-east-1"):
+        raise Refuse("region")
+    if scope_service != SIGNING_SERVICE or terminator != "aws4_request":
+        raise Refuse("service")
+    signed_at = parse_amz_date(params["X-Amz-Date"])
+    if scope_date != params["X-Amz-Date"][:8]:
+        raise Refuse("date")
+    expires = params["X-Amz-Expires"]
+    if not expires.isdigit() or not 1 <= int(expires) <= MAX_EXPIRES:
+        raise Refuse("expires")
+
+    keys = load_keys(config)
+    key = keys.get(key_id)
+    if key is None:
+        raise Refuse("unknown_key")
+    if key.get("expires_at") and now > parse_iso(key["expires_at"]):
+        raise Refuse("key_expired")
+    wanted_session = key.get("session_token")
+    given_session = params.get("X-Amz-Security-Token")
+    if wanted_session:
+        if given_session is None or not hmac.compare_digest(
+            given_session.encode("utf-8"), wanted_session.encode("utf-8")
+        ):
+            raise Refuse("session_token")
+    elif given_session is not None:
+        raise Refuse("session_token")
+
+    good = expected_signature(
+        host, params, key["secret_access_key"], scope_date, region, scope_service
+    )
+    if not hmac.compare_digest(good.encode("ascii"), signature.encode("utf-8")):
+        raise Refuse("signature")
+
+    age = (now - signed_at).total_seconds()
+    skew = config.get("max_future_skew_seconds", 30)
+    if age < -skew:
+        raise Refuse("future")
+    max_age = config.get("user_max_age_seconds", {}).get(
+        user, config.get("default_max_age_seconds", MAX_EXPIRES)
+    )
+    if age > min(int(expires), max_age):
+        raise Refuse("expired")
+
+
+def log_value(value):
+    if value is None or value == "":
+        return "-"
+    out = []
+    for byte in str(value).encode("utf-8"):
+        out.append(chr(byte) if byte in LOG_SAFE else "%%%02X" % byte)
+    return "".join(out)
+
+
+def format_line(now, service, user, info, accepted, reason):
+    stamp = now.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (now.microsecond // 1000)
+    fields = [
+        ("service", service),
+        ("user", user),
+        ("key_id", info.get("key_id")),
+        ("signed_at", info.get("signed_at")),
+        ("verdict", "accept" if accepted else "refuse"),
+        ("reason", reason),
+        ("fp", info.get("fp")),
+    ]
+    return stamp + "".join(" %s=%s" % (k, log_value(v)) for k, v in fields) + "\n"
+
+
+def append_log(path, line):
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o664)
+    try:
+        os.write(fd, line.encode("utf-8"))  # one write: lines never interleave
+    finally:
+        os.close(fd)
+
+
+def decide(token, user, service, config, now):
+    info = {}
+    try:
+        verify(token, user, service, config, now, info)
+        return True, "ok", info
+    except Refuse as refusal:
+        return False, refusal.reason, info
+    except Exception as exc:  # never let a bug turn into an accept
+        return False, "internal:" + type(exc).__name__, info
+
+
+def load_config(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def pam_main():
+    user = os.environ.get("PAM_USER", "")
+    service = os.environ.get("PAM_SERVICE", "")
+    token = os.environ.get("PAM_AUTHTOK", "")
+    now = datetime.datetime.fromtimestamp(time.time(), datetime.timezone.utc)
+    try:
+        config = load_config(DEFAULT_CONFIG)
+    except Exception as exc:
+        sys.stderr.write("rds-emulator verifier: cannot read config: %s\n" % exc)
+        return 2
+    accepted, reason, info = decide(token, user, service, config, now)
+    try:
+        append_log(config["log_file"], format_line(now, service, user, info, accepted, reason))
+    except Exception as exc:
+        # Tests depend on the log: fail closed when it cannot be written.
+        sys.stderr.write("rds-emulator verifier: cannot write log: %s\n" % exc)
+        return 2
+    return 0 if accepted else 1
+
+
+def check_main(argv):
+    import argparse
+
+    parser = argparse.ArgumentParser(description="check one token (reads it on stdin)")
+    parser.add_argument("--check", action="store_true")
+    parser.add_argument("--config", default=DEFAULT_CONFIG)
+    parser.add_argument("--service", required=True)
+    parser.add_argument("--user", required=True)
+    parser.add_argument("--now", help="ISO 8601 time to check against (default: now)")
+    parser.add_argument("--no-log", action="store_true", help="do not append to the log")
+    args = parser.parse_args(argv)
+    config = load_config(args.config)
+    if args.now:
+        now = parse_iso(args.now)
+    else:
+        now = datetime.datetime.fromtimestamp(time.time(), datetime.timezone.utc)
+    token = sys.stdin.read().strip()
+    accepted, reason, info = decide(token, args.user, args.service, config, now)
+    if not args.no_log:
+        append_log(config["log_file"], format_line(now, args.service, args.user, info, accepted, reason))
+    print("accept ok" if accepted else "refuse " + reason)
+    return 0 if accepted else 1
+
+
+if __name__ == "__main__":
+    if "--check" in sys.argv[1:]:
+        sys.exit(check_main(sys.argv[1:]))
+    sys.exit(pam_main())
