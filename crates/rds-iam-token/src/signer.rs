@@ -260,7 +260,13 @@ impl AuthTokenSigner {
             .duration_since(UNIX_EPOCH)
             .map(|since| UNIX_EPOCH + Duration::from_secs(since.as_secs()))
             .unwrap_or(time);
-        Ok(AuthToken::new(value, signed_at, inner.expires_in))
+        Ok(AuthToken::new(
+            value,
+            signed_at,
+            inner.expires_in,
+            credentials.access_key_id(),
+            credentials.session_token().is_some(),
+        ))
     }
 
     /// The region tokens are signed for.

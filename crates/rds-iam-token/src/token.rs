@@ -29,15 +29,53 @@ pub struct AuthToken {
     value: String,
     signed_at: SystemTime,
     expires_in: Duration,
+    access_key_id: String,
+    temporary_credentials: bool,
 }
 
 impl AuthToken {
-    pub(crate) fn new(value: String, signed_at: SystemTime, expires_in: Duration) -> Self {
+    pub(crate) fn new(
+        value: String,
+        signed_at: SystemTime,
+        expires_in: Duration,
+        access_key_id: &str,
+        temporary_credentials: bool,
+    ) -> Self {
         Self {
             value,
             signed_at,
             expires_in,
+            access_key_id: access_key_id.to_owned(),
+            temporary_credentials,
         }
+    }
+
+    /// The access key id that signed the token (it is part of the token, and not a
+    /// secret), for logs that say which credentials were used.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # fn demo(token: rds_iam_token::AuthToken) {
+    /// println!("signed with {}", token.access_key_id());
+    /// # }
+    /// ```
+    pub fn access_key_id(&self) -> &str {
+        &self.access_key_id
+    }
+
+    /// Whether the token was signed with temporary credentials (it then carries a session
+    /// token, and stops working when those credentials expire).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # fn demo(token: rds_iam_token::AuthToken) {
+    /// let kind = if token.is_from_temporary_credentials() { "temporary" } else { "long-term" };
+    /// # let _ = kind; }
+    /// ```
+    pub fn is_from_temporary_credentials(&self) -> bool {
+        self.temporary_credentials
     }
 
     /// The token text, to use as the database password.
@@ -125,6 +163,7 @@ impl fmt::Debug for AuthToken {
             .field("token", &Redacted)
             .field("signed_at", &self.signed_at)
             .field("expires_at", &self.expires_at())
+            .field("access_key_id", &self.access_key_id)
             .finish()
     }
 }
