@@ -129,13 +129,20 @@ fn the_vector_file_covers_what_the_issue_asks_for() {
     ] {
         assert!(has(&|c| c.region == region), "region {region}");
     }
-    for endpoint in [".cluster-", ".cluster-ro-", ".proxy-", ".rds.amazonaws.com.cn"] {
+    for endpoint in [
+        ".cluster-",
+        ".cluster-ro-",
+        ".proxy-",
+        ".rds.amazonaws.com.cn",
+    ] {
         assert!(has(&|c| c.host.contains(endpoint)), "endpoint {endpoint}");
     }
     assert!(has(&|c| c.kind == "dsql"));
     assert!(has(&|c| c.kind == "dsql_admin"));
     assert!(has(&|c| c.kind == "dsql" && c.expires_in == Some(604_800)));
-    assert!(has(&|c| c.kind == "dsql_admin" && c.expires_in == Some(604_800)));
+    assert!(has(
+        &|c| c.kind == "dsql_admin" && c.expires_in == Some(604_800)
+    ));
     assert!(has(&|c| c.kind == "rds" && c.signer_region.is_none()));
     assert!(has(&|c| c.kind != "rds" && c.signer_region.is_none()));
 }
