@@ -1,0 +1,501 @@
+//! Self-checks of the test bed (tests/rds-emulator): clients nobody here wrote
+//! (psql, the mariadb client) with tokens minted by botocore must get in over
+//! verified TLS, and must be refused with every kind of bad token or without TLS.
+//!
+//! Tests run in parallel and share the verifier log: each one takes a mark
+//! before connecting and only looks at entries for its own token (fingerprint).
+
+use std::fs;
+use std::process::{Command, Stdio};
+use std::time::{Duration, SystemTime};
+
+use integration_tests::{
+    Engine, SHORT_MAX_AGE, Testbed, Tls, VerifierEntry, VerifierLog, fingerprint, rds_emulator_dir,
+};
+
+/// Connects `user` with `token` over verified TLS and returns the verifier's entry.
+fn connect(
+    bed: &Testbed,
+    engine: Engine,
+    user: &str,
+    token: &str,
+) -> (bool, String, VerifierEntry) {
+    let log = VerifierLog::open(bed);
+    let mark = log.mark();
+    let out = bed.client(engine, user, token).run("select 1");
+    let entry = log.expect_entry(mark, token);
+    (out.success, format!("{out:?}"), entry)
+}
+
+/// SQL that returns the session's user and whether it is encrypted.
+fn whoami_sql(engine: Engine) -> &'static str {
+    match engine {
+        Engine::Postgres => {
+            "select current_user, ssl from pg_stat_ssl where pid = pg_backend_pid()"
+        }
+        Engine::MySql => {
+            "select substring_index(current_user(), '@', 1), \
+             (select variable_value from information_schema.session_status \
+              where variable_name = 'Ssl_version') <> ''"
+        }
+    }
+}
+
+fn assert_refused(engine: Engine, out_debug: &str, success: bool) {
+    assert!(!success, "{engine:?}: expected a refusal, got {out_debug}");
+    match engine {
+        Engine::Postgres => assert!(
+            out_debug.contains("PAM authentication failed")
+                || out_debug.contains("pg_hba.conf rejects"),
+            "{out_debug}"
+        ),
+        Engine::MySql => assert!(out_debug.contains("1045"), "{out_debug}"),
+    }
+}
+
+/// Expects the server to refuse `token` for `user` and the verifier to say `reason`.
+fn expect_refusal(bed: &Testbed, engine: Engine, user: &str, token: &str, reason: &str) {
+    let (success, out, entry) = connect(bed, engine, user, token);
+    assert_refused(engine, &out, success);
+    assert!(!entry.verdict, "{engine:?}: verifier accepted: {entry:?}");
+    assert_eq!(entry.reason, reason, "{engine:?}: {entry:?}");
+    assert_eq!(entry.service, engine.pam_service());
+    assert_eq!(entry.user, user);
+}
+
+#[test]
+fn accepts_botocore_token_over_verified_tls() {
+    let bed = Testbed::load();
+    let log = VerifierLog::open(&bed);
+    for engine in Engine::ALL {
+        let mark = log.mark();
+        let token = bed.mint_token(engine, &bed.iam_user);
+        let out = bed
+            .client(engine, &bed.iam_user, &token)
+            .run(whoami_sql(engine));
+        assert!(out.success, "{engine:?}: {out:?}");
+        let expected = match engine {
+            Engine::Postgres => format!("{}\tt", bed.iam_user),
+            Engine::MySql => format!("{}\t1", bed.iam_user),
+        };
+        assert_eq!(out.stdout.trim(), expected, "{engine:?}: user and TLS");
+        let entry = log.expect_entry(mark, &token);
+        assert!(entry.verdict, "{entry:?}");
+        assert_eq!(entry.reason, "ok");
+        assert_eq!(entry.service, engine.pam_service());
+        assert_eq!(entry.user, bed.iam_user);
+        assert_eq!(
+            entry.key_id.as_deref(),
+            Some(bed.access_key.access_key_id.as_str())
+        );
+        assert!(entry.signed_at.is_some(), "{entry:?}");
+    }
+}
+
+#[test]
+fn iam_users_can_use_the_test_database() {
+    let bed = Testbed::load();
+    for engine in Engine::ALL {
+        let token = bed.mint_token(engine, &bed.other_iam_user);
+        let table = format!("bed_check_{}", std::process::id());
+        let sql = format!(
+            "create temporary table {table} (x int); insert into {table} values (42); \
+             select x from {table}"
+        );
+        let out = bed.client(engine, &bed.other_iam_user, &token).run(&sql);
+        assert!(out.success, "{engine:?}: {out:?}");
+        assert_eq!(out.stdout.trim(), "42", "{engine:?}");
+    }
+}
+
+#[test]
+fn refuses_tampered_token() {
+    let bed = Testbed::load();
+    for engine in Engine::ALL {
+        let good = bed.mint_token(engine, &bed.iam_user);
+        // Flip the last hex digit of the signature.
+        let mut tampered = good.clone();
+        let last = tampered.pop().expect("non-empty");
+        tampered.push(if last == '0' { '1' } else { '0' });
+        expect_refusal(&bed, engine, &bed.iam_user, &tampered, "signature");
+
+        // A changed query parameter (same signature) breaks it too.
+        let tampered = good.replace("X-Amz-Expires=900", "X-Amz-Expires=899");
+        assert_ne!(tampered, good);
+        expect_refusal(&bed, engine, &bed.iam_user, &tampered, "signature");
+    }
+}
+
+#[test]
+fn refuses_expired_token() {
+    let bed = Testbed::load();
+    let twenty_minutes_ago = SystemTime::now() - Duration::from_secs(20 * 60);
+    for engine in Engine::ALL {
+        let token = bed
+            .token_request(engine, &bed.iam_user)
+            .signed_at(twenty_minutes_ago)
+            .mint();
+        expect_refusal(&bed, engine, &bed.iam_user, &token, "expired");
+    }
+}
+
+#[test]
+fn refuses_token_from_the_future() {
+    let bed = Testbed::load();
+    let in_ten_minutes = SystemTime::now() + Duration::from_secs(10 * 60);
+    for engine in Engine::ALL {
+        let token = bed
+            .token_request(engine, &bed.iam_user)
+            .signed_at(in_ten_minutes)
+            .mint();
+        expect_refusal(&bed, engine, &bed.iam_user, &token, "future");
+    }
+}
+
+#[test]
+fn short_user_tokens_expire_after_seconds() {
+    let bed = Testbed::load();
+    for engine in Engine::ALL {
+        // Fresh: accepted.
+        let fresh = bed.mint_token(engine, &bed.short_iam_user);
+        let (success, out, entry) = connect(&bed, engine, &bed.short_iam_user, &fresh);
+        assert!(success && entry.verdict, "{engine:?}: {out} {entry:?}");
+        // Older than the user's maximum age (but well within X-Amz-Expires): refused.
+        let old = bed
+            .token_request(engine, &bed.short_iam_user)
+            .signed_at(SystemTime::now() - SHORT_MAX_AGE - Duration::from_secs(5))
+            .mint();
+        expect_refusal(&bed, engine, &bed.short_iam_user, &old, "expired");
+    }
+}
+
+#[test]
+fn refuses_another_users_token() {
+    let bed = Testbed::load();
+    for engine in Engine::ALL {
+        let token = bed.mint_token(engine, &bed.other_iam_user);
+        expect_refusal(&bed, engine, &bed.iam_user, &token, "user");
+    }
+}
+
+#[test]
+fn refuses_token_signed_for_another_port_or_host() {
+    let bed = Testbed::load();
+    for engine in Engine::ALL {
+        let mut request = bed.token_request(engine, &bed.iam_user);
+        request.port += 1;
+        expect_refusal(&bed, engine, &bed.iam_user, &request.mint(), "host");
+
+        let mut request = bed.token_request(engine, &bed.iam_user);
+        request.host = "127.0.0.1".to_owned();
+        expect_refusal(&bed, engine, &bed.iam_user, &request.mint(), "host");
+    }
+}
+
+#[test]
+fn refuses_other_region_and_unknown_key() {
+    let bed = Testbed::load();
+    for engine in Engine::ALL {
+        let mut request = bed.token_request(engine, &bed.iam_user);
+        request.region = "us-west-2".to_owned();
+        expect_refusal(&bed, engine, &bed.iam_user, &request.mint(), "region");
+
+        let mut request = bed.token_request(engine, &bed.iam_user);
+        request.key.access_key_id = "AKIAUNKNOWNTESTKEY00".to_owned();
+        expect_refusal(&bed, engine, &bed.iam_user, &request.mint(), "unknown_key");
+
+        // Right key id, wrong secret.
+        let mut request = bed.token_request(engine, &bed.iam_user);
+        request.key.secret_access_key.push('x');
+        expect_refusal(&bed, engine, &bed.iam_user, &request.mint(), "signature");
+    }
+}
+
+#[test]
+fn accepts_the_rotated_key() {
+    let bed = Testbed::load();
+    for engine in Engine::ALL {
+        let mut request = bed.token_request(engine, &bed.iam_user);
+        request.key = bed.rotated_key.clone();
+        let token = request.mint();
+        let (success, out, entry) = connect(&bed, engine, &bed.iam_user, &token);
+        assert!(success && entry.verdict, "{engine:?}: {out} {entry:?}");
+        assert_eq!(
+            entry.key_id.as_deref(),
+            Some(bed.rotated_key.access_key_id.as_str())
+        );
+    }
+}
+
+#[test]
+fn refuses_plain_text_connections() {
+    let bed = Testbed::load();
+    for engine in Engine::ALL {
+        let token = bed.mint_token(engine, &bed.iam_user);
+        let out = bed
+            .client(engine, &bed.iam_user, &token)
+            .tls(Tls::Disabled)
+            .run("select 1");
+        assert_refused(engine, &format!("{out:?}"), out.success);
+        if engine == Engine::Postgres {
+            // PostgreSQL refuses before asking for a password.
+            assert!(out.stderr.contains("no encryption"), "{out:?}");
+        }
+        // (MariaDB asks for the cleartext password before it enforces TLS, so the
+        // token crossed the wire in clear before the refusal: the reason clients
+        // must insist on verified TLS.)
+
+        let out = bed
+            .client(engine, &bed.control_user, &bed.control_password)
+            .tls(Tls::Disabled)
+            .run("select 1");
+        assert_refused(engine, &format!("{out:?}"), out.success);
+    }
+}
+
+#[test]
+fn refuses_server_certificate_from_another_ca() {
+    let bed = Testbed::load();
+    for engine in Engine::ALL {
+        let token = bed.mint_token(engine, &bed.iam_user);
+        let mut call = bed.client(engine, &bed.iam_user, &token);
+        // The RDS bundle does not sign the local test certificate.
+        call.ca_file = rds_emulator_dir().join("../../certs/global-bundle.pem");
+        assert!(call.ca_file.exists(), "{}", call.ca_file.display());
+        let out = call.run("select 1");
+        assert!(!out.success, "{engine:?}: {out:?}");
+    }
+}
+
+#[test]
+fn temporary_credentials_need_their_session_token() {
+    let bed = Testbed::load();
+    let session = bed
+        .temp_key
+        .session_token
+        .clone()
+        .expect("temp key has a session token");
+    assert!(
+        session.len() > 1000,
+        "session token should be long: {}",
+        session.len()
+    );
+    for engine in Engine::ALL {
+        let mut request = bed.token_request(engine, &bed.iam_user);
+        request.key = bed.temp_key.clone();
+        let token = request.mint();
+        assert!(
+            token.len() > 1500,
+            "token with session token: {} bytes",
+            token.len()
+        );
+        let (success, out, entry) = connect(&bed, engine, &bed.iam_user, &token);
+        assert!(success && entry.verdict, "{engine:?}: {out} {entry:?}");
+        assert_eq!(
+            entry.key_id.as_deref(),
+            Some(bed.temp_key.access_key_id.as_str())
+        );
+
+        // Another session token (validly signed with it): refused.
+        let mut wrong = request.clone();
+        let mut other = session.clone();
+        other.replace_range(40..44, "AAAA");
+        assert_ne!(other, session);
+        wrong.key.session_token = Some(other);
+        expect_refusal(&bed, engine, &bed.iam_user, &wrong.mint(), "session_token");
+
+        // No session token at all: refused.
+        let mut missing = request.clone();
+        missing.key.session_token = None;
+        expect_refusal(
+            &bed,
+            engine,
+            &bed.iam_user,
+            &missing.mint(),
+            "session_token",
+        );
+    }
+}
+
+#[test]
+fn control_user_logs_in_with_password_over_tls() {
+    let bed = Testbed::load();
+    let log = VerifierLog::open(&bed);
+    for engine in Engine::ALL {
+        let mark = log.mark();
+        let out = bed
+            .client(engine, &bed.control_user, &bed.control_password)
+            .run(whoami_sql(engine));
+        assert!(out.success, "{engine:?}: {out:?}");
+        assert!(out.stdout.starts_with(&bed.control_user), "{out:?}");
+        let wrong = bed
+            .client(engine, &bed.control_user, "not-the-password")
+            .run("select 1");
+        assert!(!wrong.success, "{engine:?}: {wrong:?}");
+        // Passwords do not go through the token verifier.
+        assert!(
+            log.entries_since(mark)
+                .iter()
+                .all(|e| e.user != bed.control_user),
+            "control user reached the verifier"
+        );
+    }
+}
+
+#[test]
+fn verifier_log_never_contains_secrets() {
+    let bed = Testbed::load();
+    let log = VerifierLog::open(&bed);
+    let mut tokens = Vec::new();
+    for engine in Engine::ALL {
+        let mut request = bed.token_request(engine, &bed.iam_user);
+        request.key = bed.temp_key.clone();
+        let token = request.mint();
+        let (success, out, entry) = connect(&bed, engine, &bed.iam_user, &token);
+        assert!(success, "{out}");
+        assert_eq!(
+            entry.fingerprint.as_deref(),
+            Some(fingerprint(&token).as_str())
+        );
+        // A refused one too.
+        let refused = format!("{token}0");
+        let _ = connect(&bed, engine, &bed.iam_user, &refused);
+        tokens.push(token);
+    }
+    let text = log.raw();
+    let mut secrets: Vec<String> = vec![
+        bed.access_key.secret_access_key.clone(),
+        bed.rotated_key.secret_access_key.clone(),
+        bed.temp_key.secret_access_key.clone(),
+        bed.temp_key.session_token.clone().expect("session token"),
+    ];
+    for token in &tokens {
+        secrets.push(token.clone());
+        let signature = token.rsplit("X-Amz-Signature=").next().expect("signature");
+        secrets.push(signature.to_owned());
+        secrets.push(signature[..16].to_owned());
+    }
+    for secret in &secrets {
+        assert!(
+            !text.contains(secret.as_str()),
+            "the verifier log contains a secret ({} chars)",
+            secret.len()
+        );
+    }
+    // Pieces of the session token, raw or percent-encoded, must not show up either.
+    let session = bed.temp_key.session_token.clone().expect("session token");
+    for start in (0..session.len() - 24).step_by(100) {
+        assert!(
+            !text.contains(&session[start..start + 24]),
+            "log contains session token"
+        );
+    }
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        assert!(
+            VerifierEntry::parse(line).is_some(),
+            "unparsable log line: {line}"
+        );
+        assert!(line.len() < 400, "suspiciously long log line: {line}");
+    }
+}
+
+#[test]
+fn verifier_matches_aws_reference_signature() {
+    // AWS's own test vector: akid/secret, 2024-08-26T22:00:00Z, port 3306, user peccy.
+    const TOKEN: &str = "prod-instance.us-east-1.rds.amazonaws.com:3306/?Action=connect\
+        &DBUser=peccy&X-Amz-Algorithm=AWS4-HMAC-SHA256\
+        &X-Amz-Credential=akid%2F20240826%2Fus-east-1%2Frds-db%2Faws4_request\
+        &X-Amz-Date=20240826T220000Z&X-Amz-Expires=900&X-Amz-SignedHeaders=host\
+        &X-Amz-Signature=dd0cba843009474347af724090233265628ace491ea17ce3eb3da098b983ad89";
+    let dir = std::env::temp_dir().join(format!("rds-verifier-ref-{}", std::process::id()));
+    fs::create_dir_all(&dir).expect("temp dir");
+    let keys = dir.join("keys.json");
+    fs::write(
+        &keys,
+        r#"{"keys": [{"access_key_id": "akid", "secret_access_key": "secret"}]}"#,
+    )
+    .expect("write keys");
+    let config = dir.join("verifier.json");
+    fs::write(
+        &config,
+        format!(
+            r#"{{"region": "us-east-1",
+                "services": {{"ref": {{"host": "prod-instance.us-east-1.rds.amazonaws.com:3306"}}}},
+                "key_files": ["{}"], "key_dirs": [], "log_file": "/dev/null"}}"#,
+            keys.display()
+        ),
+    )
+    .expect("write config");
+    let check = |user: &str, now: &str, token: &str| -> String {
+        let mut child = Command::new("/usr/bin/python3")
+            .arg(rds_emulator_dir().join("verifier.py"))
+            .args([
+                "--check",
+                "--no-log",
+                "--service",
+                "ref",
+                "--user",
+                user,
+                "--now",
+                now,
+            ])
+            .arg("--config")
+            .arg(&config)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("run verifier.py");
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(token.as_bytes())
+            .expect("write token");
+        let out = child.wait_with_output().expect("verifier.py");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let results = [
+        check("peccy", "2024-08-26T22:05:00Z", TOKEN),
+        check("peccy", "2024-08-26T22:20:01Z", TOKEN),
+        check(
+            "peccy",
+            "2024-08-26T22:05:00Z",
+            &TOKEN.replace("dd0cba", "dd0cbb"),
+        ),
+        check("other", "2024-08-26T22:05:00Z", TOKEN),
+    ];
+    fs::remove_dir_all(&dir).ok();
+    assert_eq!(
+        results,
+        [
+            "accept ok",
+            "refuse expired",
+            "refuse signature",
+            "refuse user"
+        ]
+    );
+}
+
+#[test]
+fn env_file_describes_the_bed() {
+    let bed = Testbed::load();
+    assert_eq!(bed.region, "us-east-1");
+    assert!(bed.ca_file.is_file(), "{}", bed.ca_file.display());
+    assert!(bed.verifier_log.is_file(), "{}", bed.verifier_log.display());
+    assert!(bed.keys_dir.is_dir(), "{}", bed.keys_dir.display());
+    assert!(bed.access_key.access_key_id.starts_with("AKIA"));
+    assert!(bed.rotated_key.access_key_id.starts_with("AKIA"));
+    assert!(bed.temp_key.access_key_id.starts_with("ASIA"));
+    let users = [
+        &bed.iam_user,
+        &bed.other_iam_user,
+        &bed.short_iam_user,
+        &bed.control_user,
+    ];
+    for (i, a) in users.iter().enumerate() {
+        for b in &users[i + 1..] {
+            assert_ne!(a, b);
+        }
+    }
+}
