@@ -86,8 +86,8 @@ pub(crate) fn presign(
 
     let mut canonical = Sha256::new();
     canonical.update(b"GET\n/\n");
-    canonical.update(token[query_start..shared_end].as_bytes());
-    canonical.update(token[security_token_start..security_token_end].as_bytes());
+    canonical.update(&token.as_bytes()[query_start..shared_end]);
+    canonical.update(&token.as_bytes()[security_token_start..security_token_end]);
     canonical.update(b"&X-Amz-SignedHeaders=host\nhost:");
     canonical.update(target.host.as_bytes());
     canonical.update(b"\n\nhost\n");

@@ -1,5 +1,53 @@
 //! IAM database authentication for sqlx pools on Amazon RDS and Aurora.
+//!
+//! One call on the pool options you already have, and every physical connection
+//! authenticates with a fresh IAM auth token over verified TLS, for as long as the
+//! process runs:
+//!
+//! ```no_run
+//! use sqlx::postgres::PgPoolOptions;
+//! use sqlx_rds_iam::{IamAuth, IamAuthExt};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+//! let pool = PgPoolOptions::new()
+//!     .max_connections(10)
+//!     .iam_auth(IamAuth::from_sdk_config(&sdk))
+//!     .connect("postgres://app_user@mydb.cluster-abc.us-east-1.rds.amazonaws.com:5432/app")
+//!     .await?;
+//! let one: i32 = sqlx::query_scalar("select 1").fetch_one(&pool).await?;
+//! # let _ = one; Ok(()) }
+//! ```
+//!
+//! The same works with `MySqlPoolOptions` (the cleartext plugin is enabled for you).
+//!
+//! # What it guarantees
+//! - **Fresh tokens**: each new connection presents a token younger than
+//!   [`IamAuth::max_token_age`] (5 minutes by default), signed from credentials current at
+//!   that time; credential rotation and expiring role credentials are followed. If
+//!   credentials cannot be had for a while, the last token is kept while it is valid and
+//!   signing is retried with backoff.
+//! - **Verified TLS**: verify-full (PostgreSQL) / VERIFY_IDENTITY (MySQL) against the
+//!   embedded RDS CA bundles ([`RDS_CA_BUNDLE_PEM`]) plus sqlx's webpki roots; add your
+//!   own CA with [`IamAuth::add_root_certificates_pem`]. A token is never sent without
+//!   verified TLS unless you call [`IamAuth::danger_accept_insecure_transport`].
+//! - **Errors you can act on**: see [`ErrorKind`].
+//!
+//! # Closing
+//! Close pools with `pool.close().await`: that stops token refresh. A pool dropped
+//! without closing stays alive with its refresh task until the runtime shuts down (sqlx
+//! 0.9 has no weak pool handle); see the `refresh` module's notes in the source.
 
 mod ca_bundle;
+mod config;
+mod database;
+mod error;
+mod pool;
+mod refresh;
+mod tls;
 
 pub use ca_bundle::RDS_CA_BUNDLE_PEM;
+pub use config::IamAuth;
+pub use database::IamDatabase;
+pub use error::{Error, ErrorKind};
+pub use pool::{IamAuthExt, IamPoolOptions};

@@ -1,0 +1,299 @@
+//! `IamAuth`: what IAM authentication needs beyond the ordinary sqlx connect options.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_smithy_async::time::{SharedTimeSource, TimeSource};
+use aws_types::SdkConfig;
+use rds_iam_token::{AuthTokenSigner, SignerBuilder};
+
+use crate::error::Error;
+use crate::tls::TlsPolicy;
+
+/// Tokens are valid for 15 minutes, but a new connection should never carry one near
+/// that edge: clocks drift, connects queue, and a failed refresh needs room to retry.
+/// Five minutes leaves ten minutes of margin and mints a token every 2.5 minutes.
+const DEFAULT_MAX_TOKEN_AGE: Duration = Duration::from_secs(5 * 60);
+/// A token older than this is rejected by RDS.
+const TOKEN_LIFETIME: Duration = Duration::from_secs(15 * 60);
+
+/// IAM authentication settings for a pool: where credentials come from, what to sign for,
+/// how fresh tokens must be, and which certificate authorities to trust.
+///
+/// Host, port, user and database come from the ordinary sqlx URL or connect options.
+///
+/// # Example
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use sqlx::postgres::PgPoolOptions;
+/// use sqlx_rds_iam::{IamAuth, IamAuthExt};
+///
+/// let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+/// let pool = PgPoolOptions::new()
+///     .max_connections(10)
+///     .iam_auth(IamAuth::from_sdk_config(&sdk))
+///     .connect("postgres://app_user@mydb.cluster-abc.us-east-1.rds.amazonaws.com:5432/app")
+///     .await?;
+/// # let _ = pool; Ok(()) }
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct IamAuth {
+    pub(crate) credentials_provider: Option<SharedCredentialsProvider>,
+    pub(crate) sdk_config: Option<SdkConfig>,
+    pub(crate) time_source: Option<SharedTimeSource>,
+    pub(crate) region: Option<Cow<'static, str>>,
+    pub(crate) signing_host: Option<String>,
+    pub(crate) signing_port: Option<u16>,
+    pub(crate) max_token_age: Duration,
+    pub(crate) tls: TlsPolicy,
+}
+
+impl IamAuth {
+    /// Credentials, region fallback and clock from an `SdkConfig` (what
+    /// `aws_config::load_defaults` returns): the standard AWS credential chain.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # async fn demo() {
+    /// let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    /// let auth = sqlx_rds_iam::IamAuth::from_sdk_config(&sdk);
+    /// # let _ = auth; }
+    /// ```
+    pub fn from_sdk_config(sdk_config: &SdkConfig) -> Self {
+        Self {
+            sdk_config: Some(sdk_config.clone()),
+            ..Self::empty()
+        }
+    }
+
+    /// Credentials from any provider (`Credentials` itself, for static keys in tests).
+    /// The region must then be set or readable from the endpoint name.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use aws_credential_types::Credentials;
+    /// let auth = sqlx_rds_iam::IamAuth::from_credentials_provider(
+    ///     Credentials::from_keys("AKIDEXAMPLE", "secret", None),
+    /// );
+    /// # let _ = auth;
+    /// ```
+    pub fn from_credentials_provider(provider: impl ProvideCredentials + 'static) -> Self {
+        Self {
+            credentials_provider: Some(SharedCredentialsProvider::new(provider)),
+            ..Self::empty()
+        }
+    }
+
+    fn empty() -> Self {
+        Self {
+            credentials_provider: None,
+            sdk_config: None,
+            time_source: None,
+            region: None,
+            signing_host: None,
+            signing_port: None,
+            max_token_age: DEFAULT_MAX_TOKEN_AGE,
+            tls: TlsPolicy::default(),
+        }
+    }
+
+    /// The region to sign for. Needed when the host is not an RDS endpoint name
+    /// (a tunnel, a custom DNS name, a local test server); otherwise it is read from the
+    /// endpoint name, then from the `SdkConfig`.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use aws_credential_types::Credentials;
+    /// let auth = sqlx_rds_iam::IamAuth::from_credentials_provider(Credentials::from_keys("AKIDEXAMPLE", "secret", None))
+    ///     .region("eu-west-1");
+    /// # let _ = auth;
+    /// ```
+    pub fn region(mut self, region: impl Into<Cow<'static, str>>) -> Self {
+        self.region = Some(region.into());
+        self
+    }
+
+    /// Signs tokens for this host instead of the host you connect to: connect through a
+    /// tunnel or custom DNS name, sign for the RDS endpoint (RDS refuses tokens signed for
+    /// any other name). TLS still verifies the host you connect to.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use aws_credential_types::Credentials;
+    /// let auth = sqlx_rds_iam::IamAuth::from_credentials_provider(Credentials::from_keys("AKIDEXAMPLE", "secret", None))
+    ///     .signing_host("mydb.abc123.us-east-1.rds.amazonaws.com");
+    /// # let _ = auth;
+    /// ```
+    pub fn signing_host(mut self, host: impl Into<String>) -> Self {
+        self.signing_host = Some(host.into());
+        self
+    }
+
+    /// Signs tokens for this port instead of the port you connect to (a tunnel that maps
+    /// `localhost:15432` to the endpoint's `5432`).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use aws_credential_types::Credentials;
+    /// let auth = sqlx_rds_iam::IamAuth::from_credentials_provider(Credentials::from_keys("AKIDEXAMPLE", "secret", None))
+    ///     .signing_port(5432);
+    /// # let _ = auth;
+    /// ```
+    pub fn signing_port(mut self, port: u16) -> Self {
+        self.signing_port = Some(port);
+        self
+    }
+
+    /// The oldest a token may be when a new connection presents it; 5 minutes unless set.
+    /// A new token is signed every half of this. Must be more than 0 and less than the
+    /// token's 15-minute life.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use aws_credential_types::Credentials;
+    /// use std::time::Duration;
+    /// let auth = sqlx_rds_iam::IamAuth::from_credentials_provider(Credentials::from_keys("AKIDEXAMPLE", "secret", None))
+    ///     .max_token_age(Duration::from_secs(60));
+    /// # let _ = auth;
+    /// ```
+    pub fn max_token_age(mut self, max_age: Duration) -> Self {
+        self.max_token_age = max_age;
+        self
+    }
+
+    /// The clock that dates tokens; the system clock unless set (or set by the
+    /// `SdkConfig`).
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use aws_credential_types::Credentials;
+    /// use aws_smithy_async::time::SystemTimeSource;
+    /// let auth = sqlx_rds_iam::IamAuth::from_credentials_provider(Credentials::from_keys("AKIDEXAMPLE", "secret", None))
+    ///     .time_source(SystemTimeSource::new());
+    /// # let _ = auth;
+    /// ```
+    pub fn time_source(mut self, time_source: impl TimeSource + 'static) -> Self {
+        self.time_source = Some(SharedTimeSource::new(time_source));
+        self
+    }
+
+    /// Also trusts the certificate authorities in this PEM text (for a proxy, LocalStack
+    /// or a test server), on top of the embedded RDS bundle.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use aws_credential_types::Credentials;
+    /// # let pem = sqlx_rds_iam::RDS_CA_BUNDLE_PEM;
+    /// let auth = sqlx_rds_iam::IamAuth::from_credentials_provider(Credentials::from_keys("AKIDEXAMPLE", "secret", None))
+    ///     .add_root_certificates_pem(pem);
+    /// # let _ = auth;
+    /// ```
+    pub fn add_root_certificates_pem(mut self, pem: impl AsRef<[u8]>) -> Self {
+        self.tls.add_roots_pem(pem.as_ref());
+        self
+    }
+
+    /// Also trusts the certificate authorities in this PEM file.
+    ///
+    /// # Errors
+    ///
+    /// When the file cannot be read or holds no certificate.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # use aws_credential_types::Credentials;
+    /// let auth = sqlx_rds_iam::IamAuth::from_credentials_provider(Credentials::from_keys("AKIDEXAMPLE", "secret", None))
+    ///     .add_root_certificates_file("/etc/ssl/my-proxy-ca.pem")?;
+    /// # let _ = auth; Ok::<(), sqlx_rds_iam::Error>(())
+    /// ```
+    pub fn add_root_certificates_file(mut self, path: impl AsRef<Path>) -> Result<Self, Error> {
+        let path = path.as_ref();
+        let pem = std::fs::read(path).map_err(|err| Error::ca_file(path, &err.to_string()))?;
+        if !pem
+            .windows(b"-----BEGIN CERTIFICATE-----".len())
+            .any(|w| w == b"-----BEGIN CERTIFICATE-----")
+        {
+            return Err(Error::ca_file(path, "it holds no PEM certificate"));
+        }
+        self.tls.add_roots_pem(&pem);
+        Ok(self)
+    }
+
+    /// **Dangerous.** Sends tokens without verifying the server's certificate, and without
+    /// TLS if the server offers none. Anyone on the path can then take the token and log in
+    /// as this user for 15 minutes. Only for local tests and LocalStack; logged as a warning
+    /// at every pool start.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use aws_credential_types::Credentials;
+    /// // LocalStack's RDS does not check tokens and serves no verifiable TLS.
+    /// let auth = sqlx_rds_iam::IamAuth::from_credentials_provider(Credentials::from_keys("test", "test", None))
+    ///     .region("us-east-1")
+    ///     .danger_accept_insecure_transport();
+    /// # let _ = auth;
+    /// ```
+    pub fn danger_accept_insecure_transport(mut self) -> Self {
+        self.tls.insecure = true;
+        self
+    }
+
+    /// A token signer for `host:port` and `user`, with these settings.
+    pub(crate) fn signer(
+        &self,
+        host: &str,
+        port: u16,
+        user: &str,
+    ) -> Result<AuthTokenSigner, Error> {
+        if self.max_token_age.is_zero() || self.max_token_age >= TOKEN_LIFETIME {
+            return Err(Error::config(format!(
+                "invalid max_token_age {:?}: it must be more than 0 and less than the token's \
+                 15-minute life (a few minutes is right)",
+                self.max_token_age
+            )));
+        }
+        let host = self.signing_host.as_deref().unwrap_or(host);
+        let port = self.signing_port.unwrap_or(port);
+        let mut builder: SignerBuilder = AuthTokenSigner::rds(host, port, user);
+        if let Some(region) = &self.region {
+            builder = builder.region(region.clone());
+        }
+        if let Some(provider) = &self.credentials_provider {
+            builder = builder.credentials_provider(provider.clone());
+        }
+        if let Some(time_source) = &self.time_source {
+            builder = builder.time_source(time_source.clone());
+        }
+        if let Some(sdk_config) = &self.sdk_config {
+            builder = builder.sdk_config(sdk_config);
+        }
+        builder.build().map_err(Error::signer)
+    }
+}
+
+impl fmt::Debug for IamAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IamAuth")
+            .field("region", &self.region)
+            .field("signing_host", &self.signing_host)
+            .field("signing_port", &self.signing_port)
+            .field("max_token_age", &self.max_token_age)
+            .field("tls", &self.tls)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,211 @@
+//! Errors a user can act on: each says what to check.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::path::Path;
+
+/// Why an IAM-authenticated pool could not be set up or could not connect.
+///
+/// The message says what to check; [`std::error::Error::source`] carries the underlying
+/// sqlx or token error. No message contains a token or a secret.
+///
+/// # Example
+///
+/// ```no_run
+/// # async fn demo(options: sqlx::postgres::PgConnectOptions, auth: sqlx_rds_iam::IamAuth) {
+/// use sqlx::postgres::PgPoolOptions;
+/// use sqlx_rds_iam::{ErrorKind, IamAuthExt};
+///
+/// match PgPoolOptions::new().iam_auth(auth).connect_with(options).await {
+///     Ok(pool) => { let _ = pool; }
+///     Err(err) if err.kind() == ErrorKind::TokenRefused => eprintln!("{err}"),
+///     Err(err) => eprintln!("cannot connect: {err}"),
+/// }
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+    source: Option<Box<dyn StdError + Send + Sync + 'static>>,
+}
+
+/// What went wrong, for programs that react to it.
+///
+/// # Example
+///
+/// ```
+/// # fn demo(err: sqlx_rds_iam::Error) {
+/// use sqlx_rds_iam::ErrorKind;
+/// let retry = matches!(err.kind(), ErrorKind::Connect);
+/// # let _ = retry; }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The settings are wrong: bad host, port, user, region, max token age or CA file.
+    Config,
+    /// Credentials could not be had to sign a token.
+    Credentials,
+    /// The connect options would send the token without verified TLS (a Unix socket, or
+    /// TLS verification turned off) and insecure transport was not opted into.
+    InsecureTransport,
+    /// The TLS handshake failed: the server's certificate is not from a trusted CA or does
+    /// not match the host name.
+    Tls,
+    /// The server refused the token.
+    TokenRefused,
+    /// Any other failure to connect (network, server down, timeouts).
+    Connect,
+}
+
+impl Error {
+    fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    fn with_source(mut self, source: impl Into<Box<dyn StdError + Send + Sync + 'static>>) -> Self {
+        self.source = Some(source.into());
+        self
+    }
+
+    pub(crate) fn config(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Config, message)
+    }
+
+    pub(crate) fn ca_file(path: &Path, problem: &str) -> Self {
+        Self::config(format!(
+            "invalid CA file {}: {problem}; give a PEM file of CA certificates",
+            path.display()
+        ))
+    }
+
+    pub(crate) fn credentials_timeout(waited: std::time::Duration) -> Self {
+        Self::new(
+            ErrorKind::Credentials,
+            format!(
+                "no AWS credentials after {}s: the credentials provider did not answer; check \
+                 the credential source (container or instance metadata endpoint, STS, SSO)",
+                waited.as_secs()
+            ),
+        )
+    }
+
+    pub(crate) fn insecure(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InsecureTransport, message)
+    }
+
+    /// From the token crate: a configuration mistake, or credentials that could not be had.
+    pub(crate) fn signer(err: rds_iam_token::Error) -> Self {
+        let kind = match err.kind() {
+            rds_iam_token::ErrorKind::CredentialsUnavailable
+            | rds_iam_token::ErrorKind::NoCredentialsProvider => ErrorKind::Credentials,
+            _ => ErrorKind::Config,
+        };
+        Self::new(kind, err.to_string()).with_source(err)
+    }
+
+    /// From sqlx, when connecting with a token for `user` signed for `signed_host` in
+    /// `region`, to `host`.
+    pub(crate) fn connect(err: sqlx::Error, context: &ConnectContext<'_>) -> Self {
+        let (kind, message) = match &err {
+            sqlx::Error::Tls(tls) => (ErrorKind::Tls, tls_hint(&tls.to_string(), context.host)),
+            sqlx::Error::Database(db)
+                if matches!(db.code().as_deref(), Some("28000" | "28P01")) =>
+            {
+                (ErrorKind::TokenRefused, refused_hint(context))
+            }
+            other => (
+                ErrorKind::Connect,
+                format!("could not connect to {}: {other}", context.host),
+            ),
+        };
+        Self::new(kind, message).with_source(err)
+    }
+
+    /// What went wrong.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # fn demo(err: sqlx_rds_iam::Error) {
+    /// if err.kind() == sqlx_rds_iam::ErrorKind::Tls {
+    ///     eprintln!("check the CA: {err}");
+    /// }
+    /// # }
+    /// ```
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+}
+
+/// What a connection attempt was for, to explain its failure.
+#[derive(Debug)]
+pub(crate) struct ConnectContext<'a> {
+    pub(crate) host: &'a str,
+    pub(crate) user: &'a str,
+    pub(crate) signed_host: &'a str,
+    pub(crate) region: &'a str,
+    pub(crate) engine: Engine,
+}
+
+/// Which server family, for engine-specific hints.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Engine {
+    Postgres,
+    MySql,
+}
+
+fn tls_hint(detail: &str, host: &str) -> String {
+    let hint = if detail.contains("UnknownIssuer") || detail.contains("unknown issuer") {
+        "the server's certificate is not signed by a trusted CA; RDS's CAs are built in, so \
+         for a proxy, LocalStack or a test server add its CA with \
+         `IamAuth::add_root_certificates_pem` or `add_root_certificates_file`"
+    } else if detail.contains("NotValidForName") || detail.contains("not valid for name") {
+        "the server's certificate does not match the host name; connect with the endpoint \
+         name the certificate is for (the RDS endpoint, not an IP address or a custom DNS \
+         name)"
+    } else {
+        "check that the server speaks TLS and its certificate is valid"
+    };
+    format!("TLS handshake with {host} failed ({detail}): {hint}")
+}
+
+fn refused_hint(context: &ConnectContext<'_>) -> String {
+    let grant = match context.engine {
+        Engine::Postgres => format!("the database user has `GRANT rds_iam TO {}`", context.user),
+        Engine::MySql => format!(
+            "the database user was created `IDENTIFIED WITH AWSAuthenticationPlugin AS 'RDS'` \
+             ({})",
+            context.user
+        ),
+    };
+    format!(
+        "{host} refused the IAM token for user {user:?}; check that {grant}, that the IAM \
+         policy allows `rds-db:connect` on \
+         arn:aws:rds-db:{region}:ACCOUNT:dbuser:RESOURCE_ID/{user}, and that the token is \
+         signed for the endpoint name ({signed}) in the right region ({region})",
+        host = context.host,
+        user = context.user,
+        signed = context.signed_host,
+        region = context.region,
+    )
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl StdError for Error {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.source
+            .as_deref()
+            .map(|source| source as &(dyn StdError + 'static))
+    }
+}

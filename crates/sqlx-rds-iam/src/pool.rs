@@ -1,0 +1,260 @@
+//! `PoolOptions::iam_auth`: the one call that turns IAM authentication on.
+
+use std::fmt;
+
+use sqlx::pool::{Pool, PoolOptions};
+
+use crate::config::IamAuth;
+use crate::database::{IamDatabase, Options};
+use crate::error::{ConnectContext, Engine, Error};
+use crate::refresh;
+
+/// Adds [`iam_auth`](IamAuthExt::iam_auth) to sqlx's `PgPoolOptions` and
+/// `MySqlPoolOptions`.
+///
+/// # Example
+///
+/// ```no_run
+/// # async fn demo(auth: sqlx_rds_iam::IamAuth) -> Result<(), sqlx_rds_iam::Error> {
+/// use sqlx::mysql::MySqlPoolOptions;
+/// use sqlx_rds_iam::IamAuthExt;
+///
+/// let pool = MySqlPoolOptions::new()
+///     .max_connections(5)
+///     .iam_auth(auth)
+///     .connect("mysql://app_user@mydb.abc123.us-east-1.rds.amazonaws.com:3306/app")
+///     .await?;
+/// # let _ = pool; Ok(()) }
+/// ```
+pub trait IamAuthExt<DB: IamDatabase> {
+    /// Every new physical connection of the pool authenticates with a fresh IAM token over
+    /// verified TLS. All other pool settings and callbacks stay as they are.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # async fn demo(auth: sqlx_rds_iam::IamAuth) -> Result<(), sqlx_rds_iam::Error> {
+    /// use sqlx::postgres::PgPoolOptions;
+    /// use sqlx_rds_iam::IamAuthExt;
+    ///
+    /// let pool = PgPoolOptions::new()
+    ///     .iam_auth(auth)
+    ///     .connect("postgres://app_user@mydb.abc123.us-east-1.rds.amazonaws.com/app")
+    ///     .await?;
+    /// # let _ = pool; Ok(()) }
+    /// ```
+    fn iam_auth(self, auth: IamAuth) -> IamPoolOptions<DB>;
+}
+
+impl<DB: IamDatabase> IamAuthExt<DB> for PoolOptions<DB> {
+    fn iam_auth(self, auth: IamAuth) -> IamPoolOptions<DB> {
+        IamPoolOptions {
+            pool_options: self,
+            auth,
+        }
+    }
+}
+
+/// Pool options with IAM authentication; connect as with sqlx's own `PoolOptions`.
+///
+/// # Example
+///
+/// ```no_run
+/// # async fn demo(auth: sqlx_rds_iam::IamAuth) -> Result<(), sqlx_rds_iam::Error> {
+/// use sqlx::postgres::PgPoolOptions;
+/// use sqlx_rds_iam::IamAuthExt;
+///
+/// // Signs the first token now; opens connections only when the pool is used.
+/// let pool = PgPoolOptions::new()
+///     .iam_auth(auth)
+///     .connect_lazy("postgres://app_user@mydb.abc123.us-east-1.rds.amazonaws.com/app")
+///     .await?;
+/// # let _ = pool; Ok(()) }
+/// ```
+#[must_use = "nothing connects until `connect`, `connect_with` or `connect_lazy` is called"]
+pub struct IamPoolOptions<DB: IamDatabase> {
+    pool_options: PoolOptions<DB>,
+    auth: IamAuth,
+}
+
+impl<DB: IamDatabase> IamPoolOptions<DB> {
+    /// Parses `url`, signs a token and opens the pool's first connection.
+    ///
+    /// # Errors
+    ///
+    /// A bad URL or setting, no credentials, a TLS failure, or the server refusing the
+    /// token; each message says what to check.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # async fn demo(auth: sqlx_rds_iam::IamAuth) -> Result<(), sqlx_rds_iam::Error> {
+    /// # use sqlx::postgres::PgPoolOptions; use sqlx_rds_iam::IamAuthExt;
+    /// let pool = PgPoolOptions::new()
+    ///     .iam_auth(auth)
+    ///     .connect("postgres://app_user@mydb.abc123.us-east-1.rds.amazonaws.com/app")
+    ///     .await?;
+    /// # let _ = pool; Ok(()) }
+    /// ```
+    pub async fn connect(self, url: &str) -> Result<Pool<DB>, Error> {
+        let options = parse_url::<DB>(url)?;
+        self.connect_with(options).await
+    }
+
+    /// Signs a token and opens the pool's first connection with these options.
+    ///
+    /// # Errors
+    ///
+    /// As [`IamPoolOptions::connect`].
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # async fn demo(auth: sqlx_rds_iam::IamAuth) -> Result<(), sqlx_rds_iam::Error> {
+    /// use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+    /// use sqlx_rds_iam::IamAuthExt;
+    ///
+    /// let options = PgConnectOptions::new()
+    ///     .host("mydb.abc123.us-east-1.rds.amazonaws.com")
+    ///     .username("app_user")
+    ///     .database("app");
+    /// let pool = PgPoolOptions::new().iam_auth(auth).connect_with(options).await?;
+    /// # let _ = pool; Ok(()) }
+    /// ```
+    pub async fn connect_with(self, options: Options<DB>) -> Result<Pool<DB>, Error> {
+        let prepared = Prepared::<DB>::new(&self.auth, options).await?;
+        let pool = self
+            .pool_options
+            .connect_with(prepared.options)
+            .await
+            .map_err(|err| {
+                Error::connect(
+                    err,
+                    &ConnectContext {
+                        host: &prepared.host,
+                        user: &prepared.user,
+                        signed_host: prepared.signer.hostname(),
+                        region: prepared.signer.region(),
+                        engine: if DB::IS_MYSQL {
+                            Engine::MySql
+                        } else {
+                            Engine::Postgres
+                        },
+                    },
+                )
+            })?;
+        refresh::spawn(
+            pool.clone(),
+            prepared.signer,
+            prepared.token,
+            self.auth.max_token_age,
+        );
+        Ok(pool)
+    }
+
+    /// Parses `url` and signs a token, but opens no connection until the pool is used.
+    ///
+    /// # Errors
+    ///
+    /// A bad URL or setting, or no credentials.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # async fn demo(auth: sqlx_rds_iam::IamAuth) -> Result<(), sqlx_rds_iam::Error> {
+    /// # use sqlx::postgres::PgPoolOptions; use sqlx_rds_iam::IamAuthExt;
+    /// let pool = PgPoolOptions::new()
+    ///     .iam_auth(auth)
+    ///     .connect_lazy("postgres://app_user@mydb.abc123.us-east-1.rds.amazonaws.com/app")
+    ///     .await?;
+    /// # let _ = pool; Ok(()) }
+    /// ```
+    pub async fn connect_lazy(self, url: &str) -> Result<Pool<DB>, Error> {
+        let options = parse_url::<DB>(url)?;
+        self.connect_lazy_with(options).await
+    }
+
+    /// Signs a token for these options, but opens no connection until the pool is used.
+    ///
+    /// # Errors
+    ///
+    /// A bad setting, or no credentials.
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # async fn demo(auth: sqlx_rds_iam::IamAuth) -> Result<(), sqlx_rds_iam::Error> {
+    /// use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
+    /// use sqlx_rds_iam::IamAuthExt;
+    ///
+    /// let options = MySqlConnectOptions::new()
+    ///     .host("mydb.abc123.us-east-1.rds.amazonaws.com")
+    ///     .username("app_user");
+    /// let pool = MySqlPoolOptions::new().iam_auth(auth).connect_lazy_with(options).await?;
+    /// # let _ = pool; Ok(()) }
+    /// ```
+    pub async fn connect_lazy_with(self, options: Options<DB>) -> Result<Pool<DB>, Error> {
+        let prepared = Prepared::<DB>::new(&self.auth, options).await?;
+        let pool = self.pool_options.connect_lazy_with(prepared.options);
+        refresh::spawn(
+            pool.clone(),
+            prepared.signer,
+            prepared.token,
+            self.auth.max_token_age,
+        );
+        Ok(pool)
+    }
+}
+
+impl<DB: IamDatabase> fmt::Debug for IamPoolOptions<DB> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IamPoolOptions")
+            .field("pool_options", &self.pool_options)
+            .field("auth", &self.auth)
+            .finish()
+    }
+}
+
+/// Connect options made ready for IAM: secured, with a first token as password.
+struct Prepared<DB: IamDatabase> {
+    options: Options<DB>,
+    host: String,
+    user: String,
+    signer: rds_iam_token::AuthTokenSigner,
+    token: rds_iam_token::AuthToken,
+}
+
+impl<DB: IamDatabase> Prepared<DB> {
+    async fn new(auth: &IamAuth, options: Options<DB>) -> Result<Self, Error> {
+        let (host, port, user) = DB::endpoint(&options).map_err(Error::insecure)?;
+        let signer = auth.signer(&host, port, &user)?;
+        let options = DB::secure(options, auth.tls.roots_pem(), auth.tls.insecure)
+            .map_err(Error::insecure)?;
+        if auth.tls.insecure {
+            tracing::warn!(
+                host = %host,
+                user = %user,
+                "IAM tokens for this pool may be sent without verified TLS \
+                 (danger_accept_insecure_transport); anyone on the path can reuse them"
+            );
+        }
+        let token = refresh::first_token(&signer).await?;
+        let options = DB::with_password(&options, token.expose());
+        Ok(Self {
+            options,
+            host,
+            user,
+            signer,
+            token,
+        })
+    }
+}
+
+fn parse_url<DB: IamDatabase>(url: &str) -> Result<Options<DB>, Error> {
+    url.parse::<Options<DB>>().map_err(|err| {
+        Error::config(format!(
+            "invalid database URL: {err}; expected e.g. \
+             postgres://USER@ENDPOINT:5432/DB or mysql://USER@ENDPOINT:3306/DB"
+        ))
+    })
+}

@@ -1,0 +1,194 @@
+//! Keeping a pool's password a fresh token: the only module that knows how sqlx 0.9 lets
+//! us change it.
+//!
+//! # How it works
+//! sqlx 0.9 has no per-connection hook: a pool reads its connect options (password
+//! included) afresh for every new physical connection, and `Pool::set_connect_options`
+//! replaces them. So a task per pool signs a new token every half of the maximum token
+//! age and swaps it in; every new connection then presents a token younger than the
+//! maximum age. Open connections are unaffected: a token only matters at login.
+//!
+//! If a token cannot be signed (credentials source down), the last good token stays in
+//! place (it is valid for 15 minutes, far beyond the maximum age), a warning is logged,
+//! and signing is retried with exponential backoff until it succeeds again.
+//!
+//! # Lifetime
+//! The task holds a clone of the pool (sqlx 0.9 has no weak pool handle) and ends as soon
+//! as the pool is closed: `pool.close().await` stops all signing. If every handle is
+//! dropped without `close()`, the task's clone keeps the pool and its idle connections
+//! alive, signing a token every half max age, until the Tokio runtime shuts down; so close
+//! pools you are done with (a long-running service's single pool is unaffected).
+//!
+//! # Moving to a connector
+//! sqlx plans a per-connection connector (launchbadge/sqlx PR 3582, `PoolConnector`).
+//! With it, this module becomes a connector whose `connect` calls `sign_token` (the
+//! signer's caches make that a few microseconds), sets the password on a copy of the
+//! options and connects; `spawn` and its task go away, and so does the lifetime caveat.
+//! Nothing outside this module changes.
+
+use std::future::Future;
+use std::pin::pin;
+use std::time::{Duration, Instant, SystemTime};
+
+use rds_iam_token::{AuthToken, AuthTokenSigner};
+use sqlx::Pool;
+
+use crate::database::IamDatabase;
+use crate::error::Error;
+
+/// The longest wait for credentials when a pool starts; the AWS providers have their own,
+/// shorter timeouts, so this only catches a provider that hangs.
+const FIRST_TOKEN_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest pause between retries when signing keeps failing.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
+
+/// Signs the token a pool starts with.
+pub(crate) async fn first_token(signer: &AuthTokenSigner) -> Result<AuthToken, Error> {
+    match tokio::time::timeout(FIRST_TOKEN_TIMEOUT, sign_token(signer)).await {
+        Ok(signed) => signed.map_err(Error::signer),
+        Err(_) => Err(Error::credentials_timeout(FIRST_TOKEN_TIMEOUT)),
+    }
+}
+
+/// Signs one token and logs it (never its text).
+async fn sign_token(signer: &AuthTokenSigner) -> Result<AuthToken, rds_iam_token::Error> {
+    let started = Instant::now();
+    let token = signer.sign().await?;
+    tracing::debug!(
+        host = signer.hostname(),
+        region = signer.region(),
+        access_key_id = token.access_key_id(),
+        credentials = if token.is_from_temporary_credentials() {
+            "temporary"
+        } else {
+            "long-term"
+        },
+        elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        "signed an IAM auth token"
+    );
+    Ok(token)
+}
+
+/// Starts the task that keeps `pool`'s password a token younger than `max_age`, until the
+/// pool closes. `current` is the token the pool was created with.
+pub(crate) fn spawn<DB: IamDatabase>(
+    pool: Pool<DB>,
+    signer: AuthTokenSigner,
+    current: AuthToken,
+    max_age: Duration,
+) {
+    let close = pool.close_event();
+    tokio::spawn(async move {
+        let mut close = pin!(close);
+        let schedule = Schedule::new(max_age);
+        let mut current = current;
+        let mut failures: u32 = 0;
+        loop {
+            let wait = schedule.next_wait(failures);
+            let Some(()) = until_closed(&mut close, tokio::time::sleep(wait)).await else {
+                break;
+            };
+            let attempt = tokio::time::timeout(schedule.sign_timeout(), sign_token(&signer));
+            let Some(signed) = until_closed(&mut close, attempt).await else {
+                break;
+            };
+            match signed {
+                Ok(Ok(token)) => {
+                    let options = DB::with_password(&pool.connect_options(), token.expose());
+                    pool.set_connect_options(options);
+                    current = token;
+                    failures = 0;
+                }
+                outcome => {
+                    failures = failures.saturating_add(1);
+                    let reason = match outcome {
+                        Ok(Err(err)) => err.to_string(),
+                        _ => "signing timed out waiting for credentials".to_owned(),
+                    };
+                    let remaining = current
+                        .expires_at()
+                        .duration_since(SystemTime::now())
+                        .unwrap_or_default();
+                    tracing::warn!(
+                        host = signer.hostname(),
+                        region = signer.region(),
+                        error = %reason,
+                        failures,
+                        retry_in_ms = u64::try_from(schedule.next_wait(failures).as_millis()).unwrap_or(u64::MAX),
+                        last_token_valid_for_s = remaining.as_secs(),
+                        "could not refresh the IAM auth token; new connections use the last \
+                         token while it is valid"
+                    );
+                }
+            }
+        }
+        tracing::debug!(
+            host = signer.hostname(),
+            "pool closed; IAM token refresh stopped"
+        );
+    });
+}
+
+/// Runs `work` unless the pool closes first (`None`).
+async fn until_closed<T>(
+    close: &mut (impl Future<Output = ()> + Unpin),
+    work: impl Future<Output = T>,
+) -> Option<T> {
+    tokio::select! {
+        biased;
+        () = close => None,
+        done = work => Some(done),
+    }
+}
+
+/// When to sign next.
+#[derive(Debug, Clone, Copy)]
+struct Schedule {
+    interval: Duration,
+}
+
+impl Schedule {
+    fn new(max_age: Duration) -> Self {
+        Self {
+            interval: max_age / 2,
+        }
+    }
+
+    /// Half the maximum age after a success; after failures, exponential backoff from
+    /// a fraction of that, never longer than the interval or [`MAX_RETRY_DELAY`].
+    fn next_wait(&self, failures: u32) -> Duration {
+        if failures == 0 {
+            return self.interval;
+        }
+        let cap = self.interval.min(MAX_RETRY_DELAY);
+        let base = (self.interval / 8).clamp(Duration::from_millis(50), Duration::from_secs(1));
+        let factor = 1u32 << failures.saturating_sub(1).min(16);
+        base.saturating_mul(factor).min(cap)
+    }
+
+    /// How long one refresh may wait for credentials before it counts as a failure.
+    fn sign_timeout(&self) -> Duration {
+        self.interval.clamp(Duration::from_secs(1), MAX_RETRY_DELAY)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refreshes_at_half_the_max_age_and_backs_off_within_it() {
+        let schedule = Schedule::new(Duration::from_secs(300));
+        assert_eq!(schedule.next_wait(0), Duration::from_secs(150));
+        assert_eq!(schedule.next_wait(1), Duration::from_secs(1));
+        assert_eq!(schedule.next_wait(2), Duration::from_secs(2));
+        assert_eq!(schedule.next_wait(6), Duration::from_secs(30));
+        assert_eq!(schedule.next_wait(u32::MAX), Duration::from_secs(30));
+
+        let short = Schedule::new(Duration::from_secs(2));
+        assert_eq!(short.next_wait(0), Duration::from_secs(1));
+        assert_eq!(short.next_wait(1), Duration::from_millis(125));
+        assert_eq!(short.next_wait(10), Duration::from_secs(1));
+        assert_eq!(short.sign_timeout(), Duration::from_secs(1));
+    }
+}
