@@ -1,0 +1,248 @@
+//! The command line, as clap types.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use clap::{Args as ClapArgs, Parser, Subcommand};
+
+/// Examples shown at the end of `rds-iam --help`.
+const EXAMPLES: &str = "\
+Examples:
+  # A token for an RDS / Aurora endpoint (same output as `aws rds generate-db-auth-token`)
+  rds-iam token --hostname mydb.abc123.us-east-1.rds.amazonaws.com --port 5432 --username app
+  # Put it in a variable, with credentials from a named profile
+  PGPASSWORD=\"$(rds-iam token --hostname mydb.abc123.us-east-1.rds.amazonaws.com \\
+      --port 5432 --username app --profile prod)\"
+  # Aurora DSQL, admin role, valid one hour
+  rds-iam dsql-token --hostname abc.dsql.us-east-1.on.aws --admin --expires-in 3600
+  # Start psql / mysql with a fresh token over verified TLS
+  rds-iam psql postgres://app@mydb.abc123.us-east-1.rds.amazonaws.com/appdb -- -c 'select 1'
+  rds-iam mysql --hostname mydb.abc123.us-east-1.rds.amazonaws.com --username app -- -e 'select 1'
+  # Save the RDS CA bundle for other tools
+  rds-iam ca-bundle --output rds-ca.pem";
+
+/// Mint Amazon RDS / Aurora / Aurora DSQL IAM auth tokens, and start psql or mysql with one.
+///
+/// Credentials come from the standard AWS chain: environment, --profile / AWS_PROFILE,
+/// SSO, web identity, container and instance metadata. Only the token goes to stdout.
+#[derive(Debug, Parser)]
+#[command(name = "rds-iam", version, after_help = EXAMPLES)]
+pub(crate) struct Args {
+    /// What to do.
+    #[command(subcommand)]
+    pub(crate) command: Command,
+
+    /// More logging on stderr: -v info, -vv debug, -vvv trace (default: RUST_LOG, else warnings)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Print an IAM auth token for an RDS or Aurora endpoint (or RDS Proxy)
+    #[command(
+        visible_alias = "generate-db-auth-token",
+        after_help = "Examples:\n  \
+            rds-iam token --hostname mydb.abc123.us-east-1.rds.amazonaws.com --port 5432 --username app\n  \
+            rds-iam token --hostname localhost --port 5432 --username app --region us-east-1 \\\n      \
+            --signing-time 2024-08-26T22:00:00Z"
+    )]
+    Token(TokenArgs),
+
+    /// Print an IAM auth token for an Aurora DSQL cluster endpoint
+    #[command(after_help = "Examples:\n  \
+            rds-iam dsql-token --hostname abc.dsql.us-east-1.on.aws\n  \
+            rds-iam dsql-token --hostname abc.dsql.us-east-1.on.aws --admin --expires-in 3600")]
+    DsqlToken(DsqlTokenArgs),
+
+    /// Start psql with a fresh token (PGPASSWORD) and sslmode=verify-full
+    #[command(after_help = "Examples:\n  \
+            rds-iam psql postgres://app@mydb.abc123.us-east-1.rds.amazonaws.com:5432/appdb\n  \
+            rds-iam psql --hostname mydb.abc123.us-east-1.rds.amazonaws.com --username app \\\n      \
+            --dbname appdb -- -c 'select 1'")]
+    Psql(ClientArgs),
+
+    /// Start mysql with a fresh token (MYSQL_PWD), verified TLS and the cleartext plugin
+    #[command(after_help = "Examples:\n  \
+            rds-iam mysql mysql://app@mydb.abc123.us-east-1.rds.amazonaws.com:3306/appdb\n  \
+            rds-iam mysql --hostname mydb.abc123.us-east-1.rds.amazonaws.com --username app \\\n      \
+            -- -e 'select 1'")]
+    Mysql(ClientArgs),
+
+    /// Write the embedded Amazon RDS CA bundle (global and GovCloud roots) as PEM
+    #[command(after_help = "Examples:\n  \
+            rds-iam ca-bundle --output /etc/ssl/rds-ca.pem\n  \
+            rds-iam ca-bundle | openssl storeutl -noout -text -certs /dev/stdin")]
+    CaBundle(CaBundleArgs),
+}
+
+/// Where credentials and the region come from; shared by every command that signs.
+#[derive(Debug, Clone, Default, ClapArgs)]
+pub(crate) struct AwsOpts {
+    /// Region to sign for [default: read from the endpoint name, else AWS_REGION, the profile, ...]
+    #[arg(long, value_name = "REGION")]
+    pub(crate) region: Option<String>,
+
+    /// Named profile from ~/.aws/config and ~/.aws/credentials (wins over environment keys)
+    #[arg(long, value_name = "NAME")]
+    pub(crate) profile: Option<String>,
+}
+
+/// `rds-iam token`.
+#[derive(Debug, ClapArgs)]
+pub(crate) struct TokenArgs {
+    /// The RDS endpoint the token is for (instance, cluster, reader or proxy); not a custom DNS name
+    #[arg(long, value_name = "HOST")]
+    pub(crate) hostname: String,
+
+    /// Database port (the token is only valid for it)
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub(crate) port: u16,
+
+    /// Database user the token is for
+    #[arg(long, value_name = "USER")]
+    pub(crate) username: String,
+
+    #[command(flatten)]
+    pub(crate) aws: AwsOpts,
+
+    /// Sign as of this time (RFC 3339, e.g. 2024-08-26T22:00:00Z) instead of now, to reproduce a token
+    #[arg(long, value_name = "TIME", value_parser = crate::time::parse_rfc3339)]
+    pub(crate) signing_time: Option<SystemTime>,
+}
+
+/// `rds-iam dsql-token`.
+#[derive(Debug, ClapArgs)]
+pub(crate) struct DsqlTokenArgs {
+    /// The DSQL cluster endpoint, e.g. abc123.dsql.us-east-1.on.aws
+    #[arg(long, value_name = "HOST")]
+    pub(crate) hostname: String,
+
+    /// Token for the admin role (Action=DbConnectAdmin) instead of other roles (DbConnect)
+    #[arg(long)]
+    pub(crate) admin: bool,
+
+    /// Token lifetime in seconds, 1 to 604800 (one week)
+    #[arg(long, value_name = "SECONDS", default_value_t = 900)]
+    pub(crate) expires_in: u64,
+
+    #[command(flatten)]
+    pub(crate) aws: AwsOpts,
+
+    /// Sign as of this time (RFC 3339, e.g. 2024-08-26T22:00:00Z) instead of now, to reproduce a token
+    #[arg(long, value_name = "TIME", value_parser = crate::time::parse_rfc3339)]
+    pub(crate) signing_time: Option<SystemTime>,
+}
+
+/// `rds-iam psql` and `rds-iam mysql`.
+#[derive(Debug, ClapArgs)]
+pub(crate) struct ClientArgs {
+    /// Connection URL (postgres://USER@HOST:PORT/DB or mysql://USER@HOST:PORT/DB); flags override its parts
+    #[arg(value_name = "URL")]
+    pub(crate) url: Option<String>,
+
+    /// The RDS endpoint to connect to and sign the token for
+    #[arg(long, visible_alias = "host", value_name = "HOST")]
+    pub(crate) hostname: Option<String>,
+
+    /// Database port [default: 5432 for psql, 3306 for mysql]
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub(crate) port: Option<u16>,
+
+    /// Database user (an IAM-enabled user)
+    #[arg(long, visible_alias = "user", value_name = "USER")]
+    pub(crate) username: Option<String>,
+
+    /// Database to open
+    #[arg(long, visible_alias = "database", value_name = "DB")]
+    pub(crate) dbname: Option<String>,
+
+    /// CA certificates (PEM) to verify the server with, instead of the embedded RDS bundle
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ca_file: Option<PathBuf>,
+
+    /// The client program to run [default: psql; mysql, else mariadb]
+    #[arg(long, value_name = "PROGRAM")]
+    pub(crate) client: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub(crate) aws: AwsOpts,
+
+    /// Arguments for the client, after `--`
+    #[arg(last = true, value_name = "CLIENT ARGS")]
+    pub(crate) client_args: Vec<OsString>,
+}
+
+/// `rds-iam ca-bundle`.
+#[derive(Debug, ClapArgs)]
+pub(crate) struct CaBundleArgs {
+    /// Write to this file instead of stdout
+    #[arg(long, short, value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn client_args_follow_the_double_dash() {
+        let args = Args::try_parse_from([
+            "rds-iam",
+            "psql",
+            "postgres://u@h/db",
+            "--region",
+            "us-east-1",
+            "--",
+            "-c",
+            "select 1",
+        ])
+        .unwrap();
+        let Command::Psql(client) = args.command else {
+            panic!("not psql")
+        };
+        assert_eq!(client.url.as_deref(), Some("postgres://u@h/db"));
+        assert_eq!(client.aws.region.as_deref(), Some("us-east-1"));
+        assert_eq!(client.client_args, ["-c", "select 1"]);
+    }
+
+    #[test]
+    fn the_aws_cli_name_is_an_alias() {
+        let args = Args::try_parse_from([
+            "rds-iam",
+            "generate-db-auth-token",
+            "--hostname",
+            "h",
+            "--port",
+            "5432",
+            "--username",
+            "u",
+        ])
+        .unwrap();
+        assert!(matches!(args.command, Command::Token(_)));
+    }
+
+    #[test]
+    fn port_zero_is_refused_by_the_parser() {
+        let err = Args::try_parse_from([
+            "rds-iam",
+            "token",
+            "--hostname",
+            "h",
+            "--port",
+            "0",
+            "--username",
+            "u",
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("--port"), "{err}");
+    }
+}
