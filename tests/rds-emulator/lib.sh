@@ -47,15 +47,20 @@ require_root() {
 # put_file DEST MODE OWNER GROUP  (content on stdin)
 # Writes DEST only if its content or mode/owner differ. Sets LAST_CHANGED.
 put_file() {
-    local dest=$1 mode=$2 owner=$3 group=$4 tmp
+    local dest=$1 mode=$2 owner=$3 group=$4 new tmp
     LAST_CHANGED=0
-    tmp=$(mktemp "$(dirname "$dest")/.rds-emulator.XXXXXX")
-    cat >"$tmp"
-    if [ -f "$dest" ] && cmp -s "$tmp" "$dest"; then
-        rm -f "$tmp"
+    # Compare outside the destination directory: an unchanged file must not even
+    # touch its directory's mtime.
+    new=$(mktemp)
+    cat >"$new"
+    if [ -f "$dest" ] && cmp -s "$new" "$dest"; then
+        rm -f "$new"
         fix_perms "$dest" "$mode" "$owner" "$group"
         return 0
     fi
+    tmp=$(mktemp "$(dirname "$dest")/.rds-emulator.XXXXXX")
+    cat "$new" >"$tmp"
+    rm -f "$new"
     chmod "$mode" "$tmp"
     chown "$owner:$group" "$tmp"
     mv -f "$tmp" "$dest"
