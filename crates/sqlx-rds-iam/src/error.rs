@@ -114,6 +114,10 @@ impl Error {
     pub(crate) fn connect(err: sqlx::Error, context: &ConnectContext<'_>) -> Self {
         let (kind, message) = match &err {
             sqlx::Error::Tls(tls) => (ErrorKind::Tls, tls_hint(&tls.to_string(), context.host)),
+            // rustls reports certificate failures through the socket, as I/O errors.
+            sqlx::Error::Io(io) if io.to_string().contains("peer certificate") => {
+                (ErrorKind::Tls, tls_hint(&io.to_string(), context.host))
+            }
             sqlx::Error::Database(db)
                 if matches!(db.code().as_deref(), Some("28000" | "28P01")) =>
             {
