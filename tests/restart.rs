@@ -1,0 +1,137 @@
+//! A database server restarts under a running IAM pool: the pool recovers by itself.
+//!
+//! These tests restart the shared test-bed servers, so they are named `disruptive_*`
+//! and run alone (`cargo nextest run --profile disruptive`, see .config/nextest.toml).
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use aws_credential_types::Credentials;
+use integration_tests::Testbed;
+use sqlx::mysql::MySqlPoolOptions;
+use sqlx::postgres::PgPoolOptions;
+use sqlx_rds_iam::{IamAuth, IamAuthExt};
+
+fn iam(bed: &Testbed) -> IamAuth {
+    let key = &bed.access_key;
+    IamAuth::from_credentials_provider(Credentials::new(
+        key.access_key_id.clone(),
+        key.secret_access_key.clone(),
+        None,
+        None,
+        "test-bed",
+    ))
+    .region(bed.region.clone())
+    .max_token_age(Duration::from_secs(2))
+    .add_root_certificates_file(&bed.ca_file)
+    .expect("test CA")
+}
+
+fn run(program: &str, args: &[&str]) {
+    let status = Command::new(program)
+        .args(args)
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    assert!(status.success(), "{program} {args:?} failed: {status}");
+}
+
+fn restart_postgres() {
+    let version = std::fs::read_dir("/etc/postgresql")
+        .expect("/etc/postgresql")
+        .filter_map(Result::ok)
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .max()
+        .expect("a PostgreSQL cluster");
+    run(
+        "pg_ctlcluster",
+        &["--skip-systemctl-redirect", &version, "main", "restart"],
+    );
+}
+
+fn restart_mariadb() {
+    run("mariadb-admin", &["shutdown"]);
+    run(
+        "start-stop-daemon",
+        &[
+            "--start",
+            "--oknodo",
+            "--background",
+            "--exec",
+            "/usr/sbin/mariadbd",
+        ],
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !Command::new("mariadb-admin")
+        .arg("ping")
+        .output()
+        .is_ok_and(|out| out.status.success())
+    {
+        assert!(Instant::now() < deadline, "MariaDB did not come back");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[tokio::test]
+async fn disruptive_postgres_restart_mid_run() {
+    let bed = Testbed::load();
+    let pool = PgPoolOptions::new()
+        .max_connections(4)
+        .iam_auth(iam(&bed))
+        .connect(&format!(
+            "postgres://{}@{}:{}/{}",
+            bed.iam_user, bed.pg_host, bed.pg_port, bed.database
+        ))
+        .await
+        .unwrap();
+    let before: i32 = sqlx::query_scalar("select 1")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(before, 1);
+
+    tokio::task::spawn_blocking(restart_postgres).await.unwrap();
+
+    // Every pooled connection died with the server; the pool notices on acquire, opens
+    // new ones with a fresh token, and queries work again without the caller doing
+    // anything.
+    for i in 0..10 {
+        let after: i32 = sqlx::query_scalar("select $1")
+            .bind(i)
+            .fetch_one(&pool)
+            .await
+            .unwrap_or_else(|e| panic!("query {i} after the restart failed: {e}"));
+        assert_eq!(after, i);
+    }
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn disruptive_mariadb_restart_mid_run() {
+    let bed = Testbed::load();
+    let pool = MySqlPoolOptions::new()
+        .max_connections(4)
+        .iam_auth(iam(&bed))
+        .connect(&format!(
+            "mysql://{}@{}:{}/{}",
+            bed.iam_user, bed.mysql_host, bed.mysql_port, bed.database
+        ))
+        .await
+        .unwrap();
+    let before: i64 = sqlx::query_scalar("select 1")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(before, 1);
+
+    tokio::task::spawn_blocking(restart_mariadb).await.unwrap();
+
+    for i in 0..10_i64 {
+        let after: i64 = sqlx::query_scalar("select ?")
+            .bind(i)
+            .fetch_one(&pool)
+            .await
+            .unwrap_or_else(|e| panic!("query {i} after the restart failed: {e}"));
+        assert_eq!(after, i);
+    }
+    pool.close().await;
+}
