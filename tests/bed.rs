@@ -13,7 +13,8 @@ use integration_tests::{
     Engine, SHORT_MAX_AGE, Testbed, Tls, VerifierEntry, VerifierLog, fingerprint, rds_emulator_dir,
 };
 
-/// Connects `user` with `token` over verified TLS and returns the verifier's entry.
+/// Connects `user` with `token` over verified TLS and returns whether the client
+/// got in, its output (for messages), and the verifier's entry for this login.
 fn connect(
     bed: &Testbed,
     engine: Engine,
@@ -23,7 +24,15 @@ fn connect(
     let log = VerifierLog::open(bed);
     let mark = log.mark();
     let out = bed.client(engine, user, token).run("select 1");
-    let entry = log.expect_entry(mark, token);
+    let entry = log
+        .wait_for_login(mark, user, token, Duration::from_secs(5))
+        .unwrap_or_else(|| {
+            panic!(
+                "{engine:?}: no verifier entry for this login of {user}; client: {out:?}; \
+                 entries since the mark: {:#?}",
+                log.entries_since(mark)
+            )
+        });
     (out.success, format!("{out:?}"), entry)
 }
 
@@ -79,7 +88,9 @@ fn accepts_botocore_token_over_verified_tls() {
             Engine::MySql => format!("{}\t1", bed.iam_user),
         };
         assert_eq!(out.stdout.trim(), expected, "{engine:?}: user and TLS");
-        let entry = log.expect_entry(mark, &token);
+        let entry = log
+            .wait_for_login(mark, &bed.iam_user, &token, Duration::from_secs(5))
+            .expect("verifier entry");
         assert!(entry.verdict, "{entry:?}");
         assert_eq!(entry.reason, "ok");
         assert_eq!(entry.service, engine.pam_service());

@@ -14,9 +14,10 @@
 //! let token = bed.mint_token(Engine::Postgres, &bed.iam_user);
 //! let out = bed.client(Engine::Postgres, &bed.iam_user, &token).run("select 1");
 //! assert!(out.success, "{out:?}");
-//! let entries = log.entries_since(mark);
-//! assert!(entries.iter().any(|e| e.verdict && e.fingerprint.as_deref()
-//!     == Some(integration_tests::fingerprint(&token).as_str())));
+//! let entry = log
+//!     .wait_for_login(mark, &bed.iam_user, &token, std::time::Duration::from_secs(5))
+//!     .expect("the verifier logged this login");
+//! assert!(entry.verdict);
 //! # let _ = Tls::Verified;
 //! ```
 
@@ -646,21 +647,21 @@ impl VerifierLog {
         }
     }
 
-    /// The entry for `token` (by fingerprint) logged since `mark`, waiting up to
-    /// five seconds for it.
+    /// Polls (until `timeout`) for the entry of a login of `user` with `token`
+    /// (same fingerprint and user) logged since `mark`.
     ///
-    /// # Panics
-    /// When there is none.
-    pub fn expect_entry(&self, mark: LogMark, token: &str) -> VerifierEntry {
+    /// Identical tokens (same user, key and second) minted by parallel tests share
+    /// a fingerprint; they also get the same verdict, so any of them will do.
+    pub fn wait_for_login(
+        &self,
+        mark: LogMark,
+        user: &str,
+        token: &str,
+        timeout: Duration,
+    ) -> Option<VerifierEntry> {
         let fp = fingerprint(token);
-        self.wait_for(mark, Duration::from_secs(5), |e| {
-            e.fingerprint.as_deref() == Some(fp.as_str())
-        })
-        .unwrap_or_else(|| {
-            panic!(
-                "no verifier log entry with fp={fp} since the mark; entries: {:#?}",
-                self.entries_since(mark)
-            )
+        self.wait_for(mark, timeout, |e| {
+            e.user == user && e.fingerprint.as_deref() == Some(fp.as_str())
         })
     }
 
