@@ -1,14 +1,19 @@
 //! The presigned URL itself: canonical request, string to sign, signature and token text.
 //!
 //! Written out by hand rather than through a URL parser or an HTTP request type: the shape
-//! of an auth token is fixed, so the canonical request is streamed straight into SHA-256
-//! and the token is written once into a string of the right capacity.
+//! of an auth token is fixed, so the canonical request is streamed straight into SHA-256,
+//! the string to sign straight into the HMAC, and the token is written once into a string
+//! of the right capacity. Signing allocates nothing but that string.
 
-use aws_sigv4::sign::v4::calculate_signature;
+use hmac::Mac;
 use sha2::{Digest, Sha256};
 
 use crate::amz_date::AmzDate;
 use crate::percent;
+use crate::signing_key::HmacSha256;
+
+/// Lowercase hex digits, as SigV4 writes hashes and signatures.
+const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
 
 /// The SigV4 algorithm name, as it appears in the query and the string to sign.
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
@@ -38,12 +43,13 @@ pub(crate) struct SigningIdentity<'a> {
 
 /// Presigns `target` and returns the token text (the URL without `https://`).
 ///
-/// `signing_key` must be derived for the same secret key, date, region and service.
+/// `signing_mac` must be keyed with the signing key for the same secret key, date, region
+/// and service.
 pub(crate) fn presign(
     target: &PresignTarget<'_>,
     identity: SigningIdentity<'_>,
     date: &AmzDate,
-    signing_key: &[u8; 32],
+    signing_mac: HmacSha256,
 ) -> String {
     let session_token_len = identity.session_token.map_or(0, percent::encoded_len_bound);
     let mut token = String::with_capacity(
@@ -71,7 +77,7 @@ pub(crate) fn presign(
     token.push_str("&X-Amz-Date=");
     token.push_str(date.date_time());
     token.push_str("&X-Amz-Expires=");
-    token.push_str(&target.expires_in_secs.to_string());
+    push_decimal(&mut token, target.expires_in_secs);
     let shared_end = token.len();
 
     // The canonical query sorts `X-Amz-Security-Token` before `X-Amz-SignedHeaders`;
@@ -92,16 +98,77 @@ pub(crate) fn presign(
     canonical.update(target.host.as_bytes());
     canonical.update(b"\n\nhost\n");
     canonical.update(EMPTY_PAYLOAD_SHA256.as_bytes());
-    let canonical_hash = hex::encode(canonical.finalize());
+    let mut canonical_hash = [0u8; 64];
+    hex_into(&mut canonical_hash, &canonical.finalize());
 
-    let string_to_sign = format!(
-        "{ALGORITHM}\n{}\n{}/{}/{}/aws4_request\n{canonical_hash}",
+    // The string to sign, fed to the HMAC piece by piece.
+    let mut mac = signing_mac;
+    for part in [
+        ALGORITHM,
+        "\n",
         date.date_time(),
+        "\n",
         date.date(),
+        "/",
         target.region,
+        "/",
         target.service,
-    );
+        "/aws4_request\n",
+    ] {
+        mac.update(part.as_bytes());
+    }
+    mac.update(&canonical_hash);
     token.push_str("&X-Amz-Signature=");
-    token.push_str(&calculate_signature(signing_key, string_to_sign.as_bytes()));
+    for byte in mac.finalize().into_bytes() {
+        token.push(char::from(HEX_DIGITS[usize::from(byte >> 4)]));
+        token.push(char::from(HEX_DIGITS[usize::from(byte & 0x0f)]));
+    }
     token
+}
+
+/// Writes `bytes` as lowercase hex into `out`, which is twice as long.
+fn hex_into(out: &mut [u8], bytes: &[u8]) {
+    for (pair, byte) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = HEX_DIGITS[usize::from(byte >> 4)];
+        pair[1] = HEX_DIGITS[usize::from(byte & 0x0f)];
+    }
+}
+
+/// Appends `value` in decimal, without the allocation of `to_string`.
+fn push_decimal(out: &mut String, value: u32) {
+    let mut digits = [0u8; 10];
+    let mut start = digits.len();
+    let mut rest = value;
+    loop {
+        start -= 1;
+        digits[start] = b'0' + u8::try_from(rest % 10).unwrap_or_default();
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    for &digit in &digits[start..] {
+        out.push(char::from(digit));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_decimals() {
+        for value in [0, 1, 9, 10, 900, 604_800, u32::MAX] {
+            let mut out = String::from("x=");
+            push_decimal(&mut out, value);
+            assert_eq!(out, format!("x={value}"));
+        }
+    }
+
+    #[test]
+    fn writes_lowercase_hex() {
+        let mut out = [0u8; 6];
+        hex_into(&mut out, &[0x00, 0xab, 0xf9]);
+        assert_eq!(&out, b"00abf9");
+    }
 }

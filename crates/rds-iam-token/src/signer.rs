@@ -236,9 +236,8 @@ impl AuthTokenSigner {
         let inner = &self.inner;
         let date = AmzDate::new(time)?;
         let service = inner.target.service();
-        let signing_key = inner.signing_keys.signing_key(
+        let signing_mac = inner.signing_keys.signing_mac(
             credentials.secret_access_key(),
-            time,
             date.date(),
             &inner.region,
             service,
@@ -254,7 +253,7 @@ impl AuthTokenSigner {
             access_key_id: credentials.access_key_id(),
             session_token: credentials.session_token(),
         };
-        let value = presign(&target, identity, &date, &signing_key);
+        let value = presign(&target, identity, &date, signing_mac);
         // The token's clock starts at the whole second written into X-Amz-Date.
         let signed_at = time
             .duration_since(UNIX_EPOCH)

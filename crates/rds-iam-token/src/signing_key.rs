@@ -2,12 +2,18 @@
 
 use std::fmt;
 use std::sync::Mutex;
-use std::time::SystemTime;
 
-use aws_sigv4::sign::v4::generate_signing_key;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+
+/// HMAC-SHA256, the only MAC SigV4 uses.
+pub(crate) type HmacSha256 = Hmac<Sha256>;
 
 /// Remembers the last signing key derived, so that every token signed on the same day,
 /// with the same secret key, for the same region and service costs one HMAC instead of five.
+///
+/// What is kept is the HMAC already keyed with the signing key (its inner and outer pad
+/// blocks hashed), so a token does not even pay for keying it.
 #[derive(Default)]
 pub(crate) struct SigningKeyCache {
     last: Mutex<Option<CachedKey>>,
@@ -18,21 +24,21 @@ struct CachedKey {
     date: String,
     region: String,
     service: &'static str,
-    key: [u8; 32],
+    mac: HmacSha256,
 }
 
 impl SigningKeyCache {
-    /// The signing key for these inputs: from the cache, or derived and then cached.
+    /// An HMAC keyed with the signing key for these inputs: from the cache, or derived and
+    /// then cached.
     ///
-    /// `date` must be the `YYYYMMDD` form of `time`.
-    pub(crate) fn signing_key(
+    /// `date` is the `YYYYMMDD` of the signing time.
+    pub(crate) fn signing_mac(
         &self,
         secret_access_key: &str,
-        time: SystemTime,
         date: &str,
         region: &str,
         service: &'static str,
-    ) -> [u8; 32] {
+    ) -> HmacSha256 {
         // A poisoned lock only means another thread panicked mid-update; the entry is
         // overwritten whole, so it is still either valid or absent.
         let mut last = self
@@ -45,31 +51,41 @@ impl SigningKeyCache {
                 && cached.region == region
                 && cached.secret_access_key == secret_access_key
         }) {
-            return cached.key;
+            return cached.mac.clone();
         }
-        let key = derive(secret_access_key, time, region, service);
+        let mac = keyed(&derive(secret_access_key, date, region, service));
         *last = Some(CachedKey {
             secret_access_key: secret_access_key.to_owned(),
             date: date.to_owned(),
             region: region.to_owned(),
             service,
-            key,
+            mac: mac.clone(),
         });
-        key
+        mac
     }
 }
 
-/// Derives the key without looking at any cache.
-pub(crate) fn derive(
-    secret_access_key: &str,
-    time: SystemTime,
-    region: &str,
-    service: &str,
-) -> [u8; 32] {
-    let derived = generate_signing_key(secret_access_key, time, region, service);
-    let mut key = [0u8; 32];
-    key.copy_from_slice(derived.as_ref());
-    key
+/// Derives the signing key without looking at any cache:
+/// `HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request")`.
+pub(crate) fn derive(secret_access_key: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
+    let mut k_secret = Vec::with_capacity(4 + secret_access_key.len());
+    k_secret.extend_from_slice(b"AWS4");
+    k_secret.extend_from_slice(secret_access_key.as_bytes());
+    let k_date = hmac(&k_secret, date.as_bytes());
+    let k_region = hmac(&k_date, region.as_bytes());
+    let k_service = hmac(&k_region, service.as_bytes());
+    hmac(&k_service, b"aws4_request")
+}
+
+fn keyed(key: &[u8]) -> HmacSha256 {
+    // HMAC accepts keys of any length (longer ones are hashed first); this cannot fail.
+    <HmacSha256 as KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable!())
+}
+
+fn hmac(key: &[u8], message: &[u8]) -> [u8; 32] {
+    let mut mac = keyed(key);
+    mac.update(message);
+    mac.finalize().into_bytes().into()
 }
 
 impl fmt::Debug for SigningKeyCache {
@@ -81,33 +97,67 @@ impl fmt::Debug for SigningKeyCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::{Duration, UNIX_EPOCH};
+
+    fn sign(mac: HmacSha256, message: &[u8]) -> [u8; 32] {
+        let mut mac = mac;
+        mac.update(message);
+        mac.finalize().into_bytes().into()
+    }
+
+    #[test]
+    fn derives_aws_published_example_key() {
+        // "Derive a signing key" example of the AWS SigV4 documentation.
+        let key = derive(
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            "20120215",
+            "us-east-1",
+            "iam",
+        );
+        assert_eq!(
+            key.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+            "f4780e2d9f65fa895f9c67b32ce1baf0b0d8a43505a000a1a9e090d414db404d"
+        );
+    }
 
     #[test]
     fn cache_returns_the_same_key_as_derivation_and_tracks_its_inputs() {
         let cache = SigningKeyCache::default();
-        let day1 = UNIX_EPOCH + Duration::from_secs(1_724_709_600);
-        let day2 = day1 + Duration::from_secs(86_400);
-        let first = cache.signing_key("secret", day1, "20240826", "us-east-1", "rds-db");
-        assert_eq!(first, derive("secret", day1, "us-east-1", "rds-db"));
+        let message = b"string to sign";
+        let first = sign(
+            cache.signing_mac("secret", "20240826", "us-east-1", "rds-db"),
+            message,
+        );
         assert_eq!(
-            cache.signing_key("secret", day1, "20240826", "us-east-1", "rds-db"),
+            first,
+            hmac(
+                &derive("secret", "20240826", "us-east-1", "rds-db"),
+                message
+            )
+        );
+        assert_eq!(
+            sign(
+                cache.signing_mac("secret", "20240826", "us-east-1", "rds-db"),
+                message
+            ),
             first
         );
-        assert_ne!(
-            cache.signing_key("secret", day2, "20240827", "us-east-1", "rds-db"),
-            first
-        );
-        assert_ne!(
-            cache.signing_key("other", day1, "20240826", "us-east-1", "rds-db"),
-            first
-        );
-        assert_ne!(
-            cache.signing_key("secret", day1, "20240826", "us-west-2", "rds-db"),
-            first
-        );
-        assert_ne!(
-            cache.signing_key("secret", day1, "20240826", "us-east-1", "dsql"),
+        for (secret, date, region, service) in [
+            ("secret", "20240827", "us-east-1", "rds-db"),
+            ("other", "20240826", "us-east-1", "rds-db"),
+            ("secret", "20240826", "us-west-2", "rds-db"),
+            ("secret", "20240826", "us-east-1", "dsql"),
+        ] {
+            assert_ne!(
+                sign(cache.signing_mac(secret, date, region, service), message),
+                first
+            );
+        }
+        // And back: the cache follows the latest inputs.
+        assert_eq!(
+            sign(
+                cache.signing_mac("secret", "20240826", "us-east-1", "rds-db"),
+                message
+            ),
             first
         );
     }
@@ -115,8 +165,7 @@ mod tests {
     #[test]
     fn debug_shows_no_key_material() {
         let cache = SigningKeyCache::default();
-        let time = UNIX_EPOCH + Duration::from_secs(1_724_709_600);
-        cache.signing_key("very-secret", time, "20240826", "us-east-1", "rds-db");
+        cache.signing_mac("very-secret", "20240826", "us-east-1", "rds-db");
         let shown = format!("{cache:?}");
         assert!(!shown.contains("very-secret"), "{shown}");
     }

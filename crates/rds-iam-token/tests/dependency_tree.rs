@@ -2,7 +2,7 @@
 //! client, no HTTP client, no database driver and no async runtime.
 //!
 //! One qualification: `tokio` itself cannot be absent. `aws-smithy-async`, which
-//! `aws-credential-types`, `aws-types` and `aws-sigv4` all depend on, has a non-optional
+//! `aws-credential-types` and `aws-types` depend on, has a non-optional
 //! dependency on it with only the `sync` feature (channels and locks, no runtime, no I/O).
 //! So the test allows `tokio` with exactly that feature and forbids everything its runtime,
 //! timers or networking would bring (`mio`, `socket2`, the `rt`/`net`/`time` features).
@@ -62,7 +62,7 @@ fn normal_dependency_tree_has_no_service_client_http_client_sqlx_or_runtime() {
         .filter_map(|line| line.split_whitespace().next())
         .collect();
     assert!(crates.contains("rds-iam-token"), "{stdout}");
-    assert!(crates.contains("aws-sigv4"), "{stdout}");
+    assert!(crates.contains("aws-credential-types"), "{stdout}");
     let found: Vec<&str> = FORBIDDEN
         .iter()
         .copied()
