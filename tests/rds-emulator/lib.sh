@@ -20,6 +20,10 @@ IAM_USERS=(iam_user iam_other iam_short)
 CONTROL_USER=control_user
 DATABASE=rdsiam
 
+# put_file is often the last command of a pipeline: run that in this shell so
+# CHANGES and LAST_CHANGED survive it.
+shopt -s lastpipe
+
 CHANGES=0
 LAST_CHANGED=0
 

@@ -136,10 +136,20 @@ impl Testbed {
     }
 
     /// Like [`Testbed::load`], but returns an error instead of panicking.
+    ///
+    /// A relative `$RDS_TESTBED_ENV` is taken relative to the current directory
+    /// or, failing that, to the workspace root (test binaries run in their
+    /// package's directory, so `tests/rds-emulator/generated/testbed.env` works).
     pub fn try_load() -> Result<Testbed, String> {
-        let path = std::env::var_os(ENV_VAR)
+        let mut path = std::env::var_os(ENV_VAR)
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(DEFAULT_ENV_FILE));
+        if path.is_relative() && !path.exists() {
+            let from_root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(&path);
+            if from_root.exists() {
+                path = from_root;
+            }
+        }
         Testbed::from_file(&path)
     }
 
