@@ -1,11 +1,12 @@
 //! Credentials and region: from the command line, the environment or the AWS config chain.
 
+use std::error::Error as StdError;
 use std::time::SystemTime;
 
-use anyhow::Context as _;
 use aws_config::environment::credentials::EnvironmentVariableCredentialsProvider;
 use aws_config::profile::ProfileFileCredentialsProvider;
 use aws_credential_types::Credentials;
+use aws_credential_types::provider::error::CredentialsError;
 use aws_smithy_async::time::StaticTimeSource;
 use rds_iam_token::{AuthTokenSigner, ErrorKind, SignerBuilder};
 
@@ -89,20 +90,58 @@ pub(crate) async fn signer(
     })
 }
 
-/// Signs one token now (or at the signer's fixed time), with a message that says where
-/// credentials are looked for when none are found.
+/// Signs one token now (or at the signer's fixed time). When no credentials can be
+/// had, says in one or two lines where they are looked for; `-v` logs the whole chain.
 pub(crate) async fn sign(signer: &AuthTokenSigner, opts: &AwsOpts) -> anyhow::Result<String> {
-    let token = signer.sign().await.with_context(|| match &opts.profile {
-        Some(profile) => format!(
-            "no usable credentials in profile {profile:?}: check ~/.aws/config and \
-             ~/.aws/credentials (or AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE), or run \
-             `aws sso login --profile {profile}`"
+    match signer.sign().await {
+        Ok(token) => Ok(token.into_exposed()),
+        Err(err) if err.kind() == &ErrorKind::CredentialsUnavailable => {
+            tracing::info!("credentials lookup failed: {}", causes(&err, usize::MAX));
+            Err(anyhow::anyhow!(credentials_message(&err, opts)))
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// What to fix when the provider gave no credentials: where they are looked for when none
+/// were found, else the provider's own reason, shortened to one line.
+fn credentials_message(err: &rds_iam_token::Error, opts: &AwsOpts) -> String {
+    let not_found = err
+        .source()
+        .and_then(|source| source.downcast_ref::<CredentialsError>())
+        .is_some_and(|source| matches!(source, CredentialsError::CredentialsNotLoaded(_)));
+    match (&opts.profile, not_found) {
+        (Some(profile), true) => format!(
+            "no credentials in profile {profile:?}: check that it exists in ~/.aws/config or \
+             ~/.aws/credentials (or AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE) and has keys, \
+             SSO, a role or a credential_process (-v shows what was tried)"
         ),
-        None => "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, \
-                 or give --profile / AWS_PROFILE, or run on AWS with a role"
+        (None, true) => "no AWS credentials found: set AWS_ACCESS_KEY_ID and \
+             AWS_SECRET_ACCESS_KEY, give --profile (or AWS_PROFILE), or run on AWS with a role \
+             (-v shows what was tried)"
             .to_owned(),
-    })?;
-    Ok(token.into_exposed())
+        (Some(profile), false) => format!(
+            "could not load credentials from profile {profile:?}: {}",
+            causes(err, 1)
+        ),
+        (None, false) => format!("could not load AWS credentials: {}", causes(err, 1)),
+    }
+}
+
+/// The error's causes (not the error itself) joined with ": " on one line, or only the
+/// first `limit` lines of that.
+fn causes(err: &(dyn StdError + 'static), limit: usize) -> String {
+    let mut text = String::new();
+    let mut next = err.source();
+    while let Some(cause) = next {
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    let lines: Vec<&str> = text.lines().map(str::trim).take(limit).collect();
+    lines.join("; ")
 }
 
 /// Whether both environment keys are set, so that the environment provider will succeed.

@@ -214,12 +214,16 @@ fn mysql_args(target: &Target, ca_file: &Path, flavor: MySqlFlavor) -> Vec<OsStr
     args.push(ca);
     match flavor {
         MySqlFlavor::MariaDb => {
+            // MariaDB's client always allows mysql_clear_password; it calls
+            // --enable-cleartext-plugin obsolete and warns about it on stdout.
             args.push("--ssl".into());
             args.push("--ssl-verify-server-cert".into());
         }
-        MySqlFlavor::MySql => args.push("--ssl-mode=VERIFY_IDENTITY".into()),
+        MySqlFlavor::MySql => {
+            args.push("--ssl-mode=VERIFY_IDENTITY".into());
+            args.push("--enable-cleartext-plugin".into());
+        }
     }
-    args.push("--enable-cleartext-plugin".into());
     if let Some(database) = &target.database {
         args.push(format!("--database={database}").into());
     }
@@ -472,7 +476,6 @@ mod tests {
             "--protocol=TCP",
             "--ssl-ca=/tmp/ca.pem",
             "--ssl-verify-server-cert",
-            "--enable-cleartext-plugin",
             "--database=rdsiam",
         ] {
             assert!(
@@ -482,6 +485,7 @@ mod tests {
         }
         let args = mysql_args(&target, Path::new("/tmp/ca.pem"), MySqlFlavor::MySql);
         assert!(args.iter().any(|a| a == "--ssl-mode=VERIFY_IDENTITY"));
+        assert!(args.iter().any(|a| a == "--enable-cleartext-plugin"));
     }
 
     #[test]
