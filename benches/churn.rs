@@ -27,7 +27,7 @@ use testbed::{Bed, Mode, env_number, median, quantile, results_path};
 const TASKS: usize = 16;
 const MAX_CONNECTIONS: u32 = 8;
 const MAX_LIFETIME: Duration = Duration::from_secs(1);
-const MODES: [Mode; 2] = [Mode::Password, Mode::Iam];
+const MODES: [Mode; 3] = [Mode::Password, Mode::Iam, Mode::PasswordAdapterTls];
 
 #[derive(Debug, Default)]
 struct TaskResult {
@@ -149,7 +149,7 @@ fn main() {
                     }
                 });
                 eprintln!(
-                    "{engine:<8} round {round} {:<9} {:>8.0} qps  acquire p50 {:>7.1} us  p99 {:>8.1} us  {} errors  {} connections opened",
+                    "{engine:<8} round {round} {:<20} {:>8.0} qps  acquire p50 {:>7.1} us  p99 {:>8.1} us  {} errors  {} connections opened",
                     mode.name(),
                     result["qps"].as_f64().unwrap_or(0.0),
                     result["acquire_p50_us"].as_f64().unwrap_or(0.0),

@@ -52,6 +52,15 @@ def spread(s, f=fmt_us):
     return f"{f(s['min'])} – {f(s['max'])}"
 
 
+ENGINES = ["postgres", "mysql"]
+MODES = ["password", "iam", "password+adapter-tls"]
+
+
+def ordered(d, order):
+    """`d`'s items, keys in `order` first, then any others."""
+    return [(k, d[k]) for k in order if k in d] + [(k, v) for k, v in d.items() if k not in order]
+
+
 def verdict(ok):
     return "met" if ok else "**missed**"
 
@@ -230,14 +239,14 @@ if conn:
         f"signs one every `max_token_age / 2`); one signature costs {fmt_us(conn['signing_us_per_token'])} "
         "(measured here), for reference.")
     out("")
-    for engine, modes in conn["engines"].items():
+    for engine, modes in ordered(conn["engines"], ENGINES):
         title = "PostgreSQL" if engine == "postgres" else "MariaDB"
         pw = modes["password"]
         out(f"### {title}")
         out("")
         out("| mode | wall per connection, median | spread (min – max) | × password | client CPU per connection, median | spread |")
         out("|---|---:|---:|---:|---:|---:|")
-        for mode, s in modes.items():
+        for mode, s in ordered(modes, MODES):
             w, c = s["wall_us_per_connection"], s["client_cpu_us_per_connection"]
             out(f"| `{mode}` | {fmt_us(w['median'])} | {spread(w)} | {w['median'] / pw['wall_us_per_connection']['median']:.2f}x | "
                 f"{fmt_us(c['median'])} | {spread(c)} |")
@@ -274,15 +283,16 @@ if churn:
         f"{churn['seconds_per_run']:g} s; {churn['rounds']} rounds per engine and mode, interleaved. Acquire "
         "latency = from the `acquire()` call to holding a connection, over every acquire of the "
         "run (p50 / p99 per run; the table gives the median over runs and its spread). Errors = "
-        "failed acquires or queries, summed over all runs.")
+        "failed acquires or queries, summed over all runs. Pools: `password`, `iam` and "
+        "`password+adapter-tls` as above.")
     out("")
-    for engine, modes in churn["engines"].items():
+    for engine, modes in ordered(churn["engines"], ENGINES):
         title = "PostgreSQL" if engine == "postgres" else "MariaDB"
         out(f"### {title}")
         out("")
         out("| pool | queries/s, median | spread | acquire p50 | acquire p99 (spread) | connections opened per run | errors |")
         out("|---|---:|---:|---:|---:|---:|---:|")
-        for mode, s in modes.items():
+        for mode, s in ordered(modes, MODES):
             out(f"| `{mode}` | {s['qps']['median']:.0f} | {s['qps']['min']:.0f} – {s['qps']['max']:.0f} | "
                 f"{fmt_us(s['acquire_p50_us']['median'])} | {fmt_us(s['acquire_p99_us']['median'])} "
                 f"({spread(s['acquire_p99_us'])}) | {s['connections_opened']['median']:.0f} | {s['errors']} |")
@@ -291,6 +301,12 @@ if churn:
         r = iam["qps"]["median"] / pw["qps"]["median"]
         out(f"- throughput IAM / password = **{r:.3f}** (target within 5%: {verdict(abs(1 - r) <= 0.05)}); "
             f"errors: **{iam['errors']}** IAM, {pw['errors']} password (target 0: {verdict(iam['errors'] == 0)})")
+        tls = modes.get("password+adapter-tls")
+        if tls:
+            out(f"- the adapter's client side alone (`password+adapter-tls` / `password`): throughput "
+                f"**{tls['qps']['median'] / pw['qps']['median']:.3f}**, {tls['errors']} errors; the rest of the IAM "
+                "difference is the test bed's server-side token verification (a Python process per login, "
+                "on the same CPUs as the client)")
         out(f"- acquire p99 IAM / password = {iam['acquire_p99_us']['median'] / max(pw['acquire_p99_us']['median'], 1e-9):.2f}x; "
             f"connections opened per run IAM / password = "
             f"{iam['connections_opened']['median'] / max(pw['connections_opened']['median'], 1):.2f}x")
@@ -315,9 +331,18 @@ if mem:
     out("| program | peak RSS, median | spread | wall time, median |")
     out("|---|---:|---:|---:|")
     out(f"| quickstart, IAM | {mib(i['median'])} | {mib(i['min'])} – {mib(i['max'])} | {mem['iam_wall_s']['median']:.2f} s |")
+    st = mem.get("iam_static_peak_rss_kb")
+    if st:
+        out(f"| quickstart, IAM with credentials given directly (no aws-config; [benches/quickstart_iam_static.rs](benches/quickstart_iam_static.rs)) | "
+            f"{mib(st['median'])} | {mib(st['min'])} – {mib(st['max'])} | {mem['iam_static_wall_s']['median']:.2f} s |")
     out(f"| quickstart, password | {mib(p['median'])} | {mib(p['min'])} – {mib(p['max'])} | {mem['password_wall_s']['median']:.2f} s |")
     out("")
     out(f"- IAM / password peak RSS = **{mem['ratio_iam_over_password']:.2f}x** (+{mib(i['median'] - p['median'])})")
+    if st:
+        out(f"- of which aws-config (the standard credentials chain, its HTTP client) "
+            f"+{mib(i['median'] - st['median'])}, the adapter itself (signer, refresh task, RDS bundle) "
+            f"+{mib(st['median'] - p['median'])}: IAM without aws-config / password = "
+            f"**{st['median'] / p['median']:.2f}x**")
     out("")
 else:
     out(f"Not measured in this run ({step_note('memory')}).")
