@@ -104,8 +104,10 @@ measure() {
 }
 
 echo "rustc $(rustc --version | cut -d' ' -f2), $(nproc) CPUs, release builds from clean target dirs"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine slows both builds)"
 measure token-only
 measure sdk-rds
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 # shellcheck disable=SC2154 # set by measure through eval
 printf 'token-only takes %.1f%% of the time of sdk-rds (%.1fx faster)\n' \
     "$(echo "100 * $token_only_secs / $sdk_rds_secs" | bc -l)" \
