@@ -238,6 +238,7 @@ impl AuthTokenSigner {
         let service = inner.target.service();
         let signing_mac = inner.signing_keys.signing_mac(
             credentials.secret_access_key(),
+            time,
             date.date(),
             &inner.region,
             service,

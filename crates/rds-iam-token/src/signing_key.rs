@@ -2,7 +2,9 @@
 
 use std::fmt;
 use std::sync::Mutex;
+use std::time::SystemTime;
 
+use aws_sigv4::sign::v4::generate_signing_key;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
@@ -31,10 +33,11 @@ impl SigningKeyCache {
     /// An HMAC keyed with the signing key for these inputs: from the cache, or derived and
     /// then cached.
     ///
-    /// `date` is the `YYYYMMDD` of the signing time.
+    /// `date` is the `YYYYMMDD` of the signing `time`.
     pub(crate) fn signing_mac(
         &self,
         secret_access_key: &str,
+        time: SystemTime,
         date: &str,
         region: &str,
         service: &'static str,
@@ -53,7 +56,7 @@ impl SigningKeyCache {
         }) {
             return cached.mac.clone();
         }
-        let mac = keyed(&derive(secret_access_key, date, region, service));
+        let mac = keyed(&derive(secret_access_key, time, region, service));
         *last = Some(CachedKey {
             secret_access_key: secret_access_key.to_owned(),
             date: date.to_owned(),
@@ -65,16 +68,20 @@ impl SigningKeyCache {
     }
 }
 
-/// Derives the signing key without looking at any cache:
+/// Derives the signing key without looking at any cache, with aws-sigv4:
 /// `HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request")`.
-pub(crate) fn derive(secret_access_key: &str, date: &str, region: &str, service: &str) -> [u8; 32] {
-    let mut k_secret = Vec::with_capacity(4 + secret_access_key.len());
-    k_secret.extend_from_slice(b"AWS4");
-    k_secret.extend_from_slice(secret_access_key.as_bytes());
-    let k_date = hmac(&k_secret, date.as_bytes());
-    let k_region = hmac(&k_date, region.as_bytes());
-    let k_service = hmac(&k_region, service.as_bytes());
-    hmac(&k_service, b"aws4_request")
+/// This runs once per secret key, day, region and service, so its allocations do not
+/// matter; the per-token work is the keyed HMAC that [`SigningKeyCache`] keeps.
+pub(crate) fn derive(
+    secret_access_key: &str,
+    time: SystemTime,
+    region: &str,
+    service: &str,
+) -> [u8; 32] {
+    let derived = generate_signing_key(secret_access_key, time, region, service);
+    let mut key = [0u8; 32];
+    key.copy_from_slice(derived.as_ref());
+    key
 }
 
 fn keyed(key: &[u8]) -> HmacSha256 {
@@ -97,6 +104,20 @@ impl fmt::Debug for SigningKeyCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    /// 2024-08-26T22:00:00Z, the day of AWS's reference token.
+    fn aug26() -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(1_724_709_600)
+    }
+
+    fn day_of(date: &str) -> SystemTime {
+        match date {
+            "20240826" => aug26(),
+            "20240827" => aug26() + Duration::from_secs(86_400),
+            other => panic!("no time for {other}"),
+        }
+    }
 
     fn sign(mac: HmacSha256, message: &[u8]) -> [u8; 32] {
         let mut mac = mac;
@@ -109,7 +130,7 @@ mod tests {
         // "Derive a signing key" example of the AWS SigV4 documentation.
         let key = derive(
             "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-            "20120215",
+            UNIX_EPOCH + Duration::from_secs(1_329_264_000), // 2012-02-15
             "us-east-1",
             "iam",
         );
@@ -124,19 +145,16 @@ mod tests {
         let cache = SigningKeyCache::default();
         let message = b"string to sign";
         let first = sign(
-            cache.signing_mac("secret", "20240826", "us-east-1", "rds-db"),
+            cache.signing_mac("secret", aug26(), "20240826", "us-east-1", "rds-db"),
             message,
         );
         assert_eq!(
             first,
-            hmac(
-                &derive("secret", "20240826", "us-east-1", "rds-db"),
-                message
-            )
+            hmac(&derive("secret", aug26(), "us-east-1", "rds-db"), message)
         );
         assert_eq!(
             sign(
-                cache.signing_mac("secret", "20240826", "us-east-1", "rds-db"),
+                cache.signing_mac("secret", aug26(), "20240826", "us-east-1", "rds-db"),
                 message
             ),
             first
@@ -148,14 +166,17 @@ mod tests {
             ("secret", "20240826", "us-east-1", "dsql"),
         ] {
             assert_ne!(
-                sign(cache.signing_mac(secret, date, region, service), message),
+                sign(
+                    cache.signing_mac(secret, day_of(date), date, region, service),
+                    message
+                ),
                 first
             );
         }
         // And back: the cache follows the latest inputs.
         assert_eq!(
             sign(
-                cache.signing_mac("secret", "20240826", "us-east-1", "rds-db"),
+                cache.signing_mac("secret", aug26(), "20240826", "us-east-1", "rds-db"),
                 message
             ),
             first
@@ -165,7 +186,7 @@ mod tests {
     #[test]
     fn debug_shows_no_key_material() {
         let cache = SigningKeyCache::default();
-        cache.signing_mac("very-secret", "20240826", "us-east-1", "rds-db");
+        cache.signing_mac("very-secret", aug26(), "20240826", "us-east-1", "rds-db");
         let shown = format!("{cache:?}");
         assert!(!shown.contains("very-secret"), "{shown}");
     }
