@@ -3,7 +3,6 @@
 use std::error::Error as StdError;
 use std::time::SystemTime;
 
-use aws_config::environment::credentials::EnvironmentVariableCredentialsProvider;
 use aws_config::profile::ProfileFileCredentialsProvider;
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::error::CredentialsError;
@@ -12,39 +11,41 @@ use rds_iam_token::{AuthTokenSigner, ErrorKind, SignerBuilder};
 
 use crate::args::AwsOpts;
 
-/// Builds a signer for the target that `target` starts, with credentials and region from
-/// `opts` and the standard chain.
+/// How a token will be signed, decided without any I/O.
+#[derive(Debug)]
+pub(crate) enum Plan {
+    /// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` decide the credentials and the
+    /// region is known: sign at once with [`sign_now`], no async runtime needed.
+    Environment {
+        /// The signer.
+        signer: AuthTokenSigner,
+        /// The environment's keys.
+        credentials: Credentials,
+    },
+    /// Credentials (and maybe the region) come from the `aws-config` chain: [`from_chain`].
+    Chain {
+        /// The region from `--region` or the endpoint name, if any.
+        known_region: Option<String>,
+    },
+}
+
+/// Checks the target (host name, port, user, expiry) before any credentials are looked
+/// up, so that bad input fails fast with the signer's own message, and picks the way to
+/// credentials:
 ///
 /// - `--profile NAME` takes credentials from that profile, even when environment keys
-///   are set (as the AWS CLI does).
+///   are set (as the AWS CLI does): the chain.
 /// - Otherwise, when `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` are set and the region
 ///   is known (`--region`, the endpoint name, `AWS_REGION` or `AWS_DEFAULT_REGION`), the
 ///   environment keys are used directly: they come first in the chain anyway, and no
 ///   config file is read.
-/// - Otherwise the whole chain is loaded through `aws-config`. A region known from
-///   `--region` or the endpoint name is handed to it, so it never asks the instance
-///   metadata service for one.
-///
-/// The target is checked (host name, port, user, expiry) before any credentials are looked
-/// up, so that bad input fails fast with the signer's own message.
-pub(crate) async fn signer(
-    target: impl Fn() -> SignerBuilder,
+/// - Otherwise the whole chain is loaded through `aws-config`.
+pub(crate) fn plan(
+    target: &dyn Fn() -> SignerBuilder,
     opts: &AwsOpts,
     signing_time: Option<SystemTime>,
-) -> anyhow::Result<AuthTokenSigner> {
-    let with_opts = || {
-        let mut builder = target();
-        if let Some(region) = &opts.region {
-            builder = builder.region(region.clone());
-        }
-        if let Some(time) = signing_time {
-            builder = builder.time_source(StaticTimeSource::new(time));
-        }
-        builder
-    };
-
-    // Check the target, and learn whether the region is known without any AWS config.
-    let probe = with_opts()
+) -> anyhow::Result<Plan> {
+    let probe = with_opts(target, opts, signing_time)
         .credentials_provider(Credentials::new("probe", "probe", None, None, "probe"))
         .build();
     let known_region = match probe {
@@ -52,24 +53,37 @@ pub(crate) async fn signer(
         Err(err) if err.kind() == &ErrorKind::RegionNotFound => None,
         Err(err) => return Err(err.into()),
     };
-
     if opts.profile.is_none()
-        && environment_has_keys()
+        && let Some(credentials) = environment_credentials()
         && let Some(region) = known_region.clone().or_else(environment_region)
     {
         tracing::debug!(region, "credentials from environment variables");
-        let signer = with_opts()
+        let signer = with_opts(target, opts, signing_time)
             .region(region)
-            .credentials_provider(EnvironmentVariableCredentialsProvider::new())
+            .credentials_provider(credentials.clone())
             .build()?;
-        return Ok(signer);
+        return Ok(Plan::Environment {
+            signer,
+            credentials,
+        });
     }
+    Ok(Plan::Chain { known_region })
+}
 
+/// Builds the signer with credentials (and, when needed, the region) from the standard
+/// chain through `aws-config`. A region known from `--region` or the endpoint name is
+/// handed to it, so it never asks the instance metadata service for one.
+pub(crate) async fn from_chain(
+    target: &dyn Fn() -> SignerBuilder,
+    opts: &AwsOpts,
+    signing_time: Option<SystemTime>,
+    known_region: Option<String>,
+) -> anyhow::Result<AuthTokenSigner> {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
     if let Some(region) = known_region {
         loader = loader.region(rds_iam_token::Region::new(region));
     }
-    let mut builder = with_opts();
+    let mut builder = with_opts(target, opts, signing_time);
     if let Some(profile) = &opts.profile {
         tracing::debug!(profile, "credentials from the named profile");
         loader = loader.profile_name(profile);
@@ -80,8 +94,7 @@ pub(crate) async fn signer(
         );
     }
     let sdk_config = loader.load().await;
-    let signer = builder.sdk_config(&sdk_config).build();
-    signer.map_err(|err| {
+    builder.sdk_config(&sdk_config).build().map_err(|err| {
         if err.kind() == &ErrorKind::RegionNotFound {
             anyhow::Error::new(err).context("give --region (or set AWS_REGION)")
         } else {
@@ -90,9 +103,60 @@ pub(crate) async fn signer(
     })
 }
 
+/// Signs with the environment's keys at `signing_time`, else now.
+pub(crate) fn sign_now(
+    signer: &AuthTokenSigner,
+    credentials: &Credentials,
+    signing_time: Option<SystemTime>,
+) -> anyhow::Result<String> {
+    let time = signing_time.unwrap_or_else(SystemTime::now);
+    Ok(signer.sign_with(credentials, time)?.into_exposed())
+}
+
+/// A signer and one token, whichever way the credentials come.
+pub(crate) async fn signer_and_token(
+    target: &dyn Fn() -> SignerBuilder,
+    opts: &AwsOpts,
+    signing_time: Option<SystemTime>,
+) -> anyhow::Result<(AuthTokenSigner, String)> {
+    match plan(target, opts, signing_time)? {
+        Plan::Environment {
+            signer,
+            credentials,
+        } => {
+            let token = sign_now(&signer, &credentials, signing_time)?;
+            Ok((signer, token))
+        }
+        Plan::Chain { known_region } => {
+            let signer = from_chain(target, opts, signing_time, known_region).await?;
+            let token = sign_with_chain(&signer, opts).await?;
+            Ok((signer, token))
+        }
+    }
+}
+
+/// The target with `--region` and `--signing-time` applied.
+fn with_opts(
+    target: &dyn Fn() -> SignerBuilder,
+    opts: &AwsOpts,
+    signing_time: Option<SystemTime>,
+) -> SignerBuilder {
+    let mut builder = target();
+    if let Some(region) = &opts.region {
+        builder = builder.region(region.clone());
+    }
+    if let Some(time) = signing_time {
+        builder = builder.time_source(StaticTimeSource::new(time));
+    }
+    builder
+}
+
 /// Signs one token now (or at the signer's fixed time). When no credentials can be
 /// had, says in one or two lines where they are looked for; `-v` logs the whole chain.
-pub(crate) async fn sign(signer: &AuthTokenSigner, opts: &AwsOpts) -> anyhow::Result<String> {
+pub(crate) async fn sign_with_chain(
+    signer: &AuthTokenSigner,
+    opts: &AwsOpts,
+) -> anyhow::Result<String> {
     match signer.sign().await {
         Ok(token) => Ok(token.into_exposed()),
         Err(err) if err.kind() == &ErrorKind::CredentialsUnavailable => {
@@ -144,11 +208,17 @@ fn causes(err: &(dyn StdError + 'static), limit: usize) -> String {
     lines.join("; ")
 }
 
-/// Whether both environment keys are set, so that the environment provider will succeed.
-fn environment_has_keys() -> bool {
-    ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
-        .iter()
-        .all(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()))
+/// Credentials from `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`,
+/// read as `aws-config`'s environment provider reads them (empty means unset).
+fn environment_credentials() -> Option<Credentials> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    Some(Credentials::new(
+        var("AWS_ACCESS_KEY_ID")?,
+        var("AWS_SECRET_ACCESS_KEY")?,
+        var("AWS_SESSION_TOKEN"),
+        None,
+        "Environment",
+    ))
 }
 
 /// `AWS_REGION`, else `AWS_DEFAULT_REGION`, as `aws-config` reads them.

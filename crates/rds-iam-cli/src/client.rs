@@ -119,13 +119,12 @@ pub(crate) async fn run(client: Client, args: ClientArgs) -> anyhow::Result<Exit
     let target = Target::resolve(client, &args)?;
     // Find the program before signing, so that a missing client fails first.
     let (program, flavor) = find_program(client, args.client.as_deref()).await?;
-    let signer = aws::signer(
-        || AuthTokenSigner::rds(&target.host, target.port, &target.user),
+    let (signer, token) = aws::signer_and_token(
+        &|| AuthTokenSigner::rds(&target.host, target.port, &target.user),
         &args.aws,
         None,
     )
     .await?;
-    let token = aws::sign(&signer, &args.aws).await?;
 
     let temp_bundle;
     let ca_file: &Path = match &args.ca_file {

@@ -32,18 +32,28 @@ fn main() -> ExitCode {
 /// Logs go to stderr: `-v` (info), `-vv` (debug) or `-vvv` (trace) if given, else what
 /// `RUST_LOG` says, else warnings only.
 fn init_logging(verbose: u8) {
+    use tracing::level_filters::LevelFilter;
     use tracing_subscriber::EnvFilter;
-    let filter = match verbose {
-        0 => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
-        1 => EnvFilter::new("info"),
-        2 => EnvFilter::new("debug"),
-        _ => EnvFilter::new("trace"),
+    let ansi = std::io::stderr().is_terminal();
+    let level = match verbose {
+        0 => LevelFilter::WARN,
+        1 => LevelFilter::INFO,
+        2 => LevelFilter::DEBUG,
+        _ => LevelFilter::TRACE,
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_ansi(ansi)
         .without_time()
-        .with_target(verbose >= 2)
-        .init();
+        .with_target(verbose >= 2);
+    match std::env::var_os("RUST_LOG") {
+        // RUST_LOG's directives, parsed only when it is set: starting up cheaply matters
+        // for a command that runs in a couple of milliseconds.
+        Some(_) if verbose == 0 => builder
+            .with_env_filter(
+                EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
+            )
+            .init(),
+        _ => builder.with_max_level(level).init(),
+    }
 }

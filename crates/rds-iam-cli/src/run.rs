@@ -4,29 +4,50 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 
-use crate::args::{Args, Command};
+use crate::args::{Args, ClientArgs, Command};
+use crate::ca;
 use crate::client::{self, Client};
-use crate::{ca, token};
+use crate::token::TokenCommand;
 
 /// Runs the command and returns the exit status to leave with: success for the token and
 /// bundle commands, the client's own status for `psql` and `mysql`.
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    if let Command::CaBundle(args) = &args.command {
-        ca::write_bundle(args)?;
-        return Ok(ExitCode::SUCCESS);
-    }
+    let command = match args.command {
+        Command::CaBundle(args) => {
+            ca::write_bundle(&args)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Token(args) => Async::Token(TokenCommand::rds(args)),
+        Command::DsqlToken(args) => Async::Token(TokenCommand::dsql(args)),
+        Command::Psql(args) => Async::Client(Client::Psql, args),
+        Command::Mysql(args) => Async::Client(Client::MySql, args),
+    };
+    // The common case, environment keys and a known region, needs no runtime at all.
+    let known_region = match &command {
+        Async::Token(token) => match token.try_without_chain()? {
+            Ok(()) => return Ok(ExitCode::SUCCESS),
+            Err(known_region) => known_region,
+        },
+        Async::Client(..) => None,
+    };
     // One thread is plenty for one token; it also keeps start-up cheap.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("could not start the async runtime")?;
     runtime.block_on(async move {
-        match args.command {
-            Command::Token(args) => token::rds(args).await.map(|()| ExitCode::SUCCESS),
-            Command::DsqlToken(args) => token::dsql(args).await.map(|()| ExitCode::SUCCESS),
-            Command::Psql(args) => client::run(Client::Psql, args).await,
-            Command::Mysql(args) => client::run(Client::MySql, args).await,
-            Command::CaBundle(_) => unreachable!("handled above"),
+        match command {
+            Async::Token(token) => token
+                .run_with_chain(known_region)
+                .await
+                .map(|()| ExitCode::SUCCESS),
+            Async::Client(client, args) => client::run(client, args).await,
         }
     })
+}
+
+/// The commands that may need the async runtime.
+enum Async {
+    Token(TokenCommand),
+    Client(Client, ClientArgs),
 }

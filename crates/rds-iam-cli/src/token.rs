@@ -1,42 +1,83 @@
 //! `rds-iam token` and `rds-iam dsql-token`: print one token and a newline.
 
 use std::io::Write as _;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
-use rds_iam_token::AuthTokenSigner;
+use rds_iam_token::{AuthTokenSigner, SignerBuilder};
 
-use crate::args::{DsqlTokenArgs, TokenArgs};
-use crate::aws;
+use crate::args::{AwsOpts, DsqlTokenArgs, TokenArgs};
+use crate::aws::{self, Plan};
 
-/// Prints an RDS token, byte for byte what `aws rds generate-db-auth-token` prints.
-pub(crate) async fn rds(args: TokenArgs) -> anyhow::Result<()> {
-    let signer = aws::signer(
-        || AuthTokenSigner::rds(&args.hostname, args.port, &args.username),
-        &args.aws,
-        args.signing_time,
-    )
-    .await?;
-    print_token(&aws::sign(&signer, &args.aws).await?)
+/// `rds-iam token` or `rds-iam dsql-token`: the target, and where credentials come from.
+#[derive(Debug)]
+pub(crate) struct TokenCommand {
+    target: Target,
+    aws: AwsOpts,
+    signing_time: Option<SystemTime>,
 }
 
-/// Prints an Aurora DSQL token (`DbConnect`, or `DbConnectAdmin` with `--admin`).
-pub(crate) async fn dsql(args: DsqlTokenArgs) -> anyhow::Result<()> {
-    let expires_in = Duration::from_secs(args.expires_in);
-    let signer = aws::signer(
-        || {
-            let builder = if args.admin {
-                AuthTokenSigner::dsql_admin(&args.hostname)
-            } else {
-                AuthTokenSigner::dsql(&args.hostname)
-            };
-            builder.expires_in(expires_in)
-        },
-        &args.aws,
-        args.signing_time,
-    )
-    .await?;
-    print_token(&aws::sign(&signer, &args.aws).await?)
+#[derive(Debug)]
+enum Target {
+    Rds(TokenArgs),
+    Dsql(DsqlTokenArgs),
+}
+
+impl TokenCommand {
+    /// `rds-iam token`: byte for byte what `aws rds generate-db-auth-token` prints.
+    pub(crate) fn rds(args: TokenArgs) -> Self {
+        Self {
+            aws: args.aws.clone(),
+            signing_time: args.signing_time,
+            target: Target::Rds(args),
+        }
+    }
+
+    /// `rds-iam dsql-token`: `DbConnect`, or `DbConnectAdmin` with `--admin`.
+    pub(crate) fn dsql(args: DsqlTokenArgs) -> Self {
+        Self {
+            aws: args.aws.clone(),
+            signing_time: args.signing_time,
+            target: Target::Dsql(args),
+        }
+    }
+
+    fn builder(&self) -> SignerBuilder {
+        match &self.target {
+            Target::Rds(args) => AuthTokenSigner::rds(&args.hostname, args.port, &args.username),
+            Target::Dsql(args) => {
+                let builder = if args.admin {
+                    AuthTokenSigner::dsql_admin(&args.hostname)
+                } else {
+                    AuthTokenSigner::dsql(&args.hostname)
+                };
+                builder.expires_in(Duration::from_secs(args.expires_in))
+            }
+        }
+    }
+
+    /// Prints the token at once when the environment's keys are all it needs, without an
+    /// async runtime or any config file; otherwise returns the region known so far for
+    /// [`TokenCommand::run_with_chain`].
+    pub(crate) fn try_without_chain(&self) -> anyhow::Result<Result<(), Option<String>>> {
+        match aws::plan(&|| self.builder(), &self.aws, self.signing_time)? {
+            Plan::Environment {
+                signer,
+                credentials,
+            } => {
+                print_token(&aws::sign_now(&signer, &credentials, self.signing_time)?)?;
+                Ok(Ok(()))
+            }
+            Plan::Chain { known_region } => Ok(Err(known_region)),
+        }
+    }
+
+    /// Prints the token with credentials from the standard chain.
+    pub(crate) async fn run_with_chain(&self, known_region: Option<String>) -> anyhow::Result<()> {
+        let builder = || self.builder();
+        let signer = aws::from_chain(&builder, &self.aws, self.signing_time, known_region).await?;
+        print_token(&aws::sign_with_chain(&signer, &self.aws).await?)
+    }
 }
 
 /// The token and a newline, in one write, and nothing else on stdout.

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Whole-process cost of one RDS IAM token from the command line:
+#   rds-iam token            (this workspace, release build)
+#   minimal-signer           (benches/cli/minimal-signer: the least a Rust program can do)
+#   aws rds generate-db-auth-token   (the AWS CLI from PyPI)
+# with environment credentials. Prints the median wall time of several runs (hyperfine if
+# installed, else a `date +%s%N` loop) and the median peak RSS (/usr/bin/time), then the
+# ratios the targets are stated in: >= 100x faster than the AWS CLI, within 2x of the
+# minimal signer.
+#
+# usage: benches/cli.sh [RUNS]        (RUNS for the Rust programs, default 200; the AWS CLI gets RUNS/10, at least 10)
+#   apt install hyperfine time        (optional hyperfine; `time` gives /usr/bin/time)
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+runs=${1:-200}
+aws_runs=$(( runs / 10 > 10 ? runs / 10 : 10 ))
+
+command -v aws >/dev/null || { echo "benches/cli.sh: the AWS CLI is needed (pip install awscli)" >&2; exit 1; }
+
+echo "==> building (release)" >&2
+cargo build --quiet --release -p rds-iam-cli
+(cd benches/cli/minimal-signer && cargo build --quiet --release --target-dir ../../../target/bench-cli)
+rds_iam=$PWD/target/release/rds-iam
+minimal=$PWD/target/bench-cli/release/minimal-signer
+
+# A sealed environment: example keys, no config files, no instance metadata.
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+: > "$scratch/config"; : > "$scratch/credentials"
+export AWS_ACCESS_KEY_ID=AKIDEXAMPLE
+export AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY
+unset AWS_SESSION_TOKEN AWS_PROFILE AWS_REGION AWS_DEFAULT_REGION
+export AWS_CONFIG_FILE=$scratch/config AWS_SHARED_CREDENTIALS_FILE=$scratch/credentials
+export AWS_EC2_METADATA_DISABLED=true
+
+host=mydb.abc123.us-east-1.rds.amazonaws.com
+names=("rds-iam token" "minimal-signer" "aws rds generate-db-auth-token")
+cmds=(
+    "$rds_iam token --hostname $host --port 5432 --username app"
+    "$minimal $host 5432 app us-east-1"
+    "aws rds generate-db-auth-token --hostname $host --port 5432 --username app --region us-east-1"
+)
+counts=("$runs" "$runs" "$aws_runs")
+
+# All three must print a token of the same shape (the tests check the bytes).
+for cmd in "${cmds[@]}"; do
+    out=$($cmd)
+    case $out in "$host:5432/?Action=connect&DBUser=app&X-Amz-Algorithm="*) ;; *)
+        echo "benches/cli.sh: unexpected output from: $cmd" >&2; exit 1 ;;
+    esac
+done
+
+# Median wall time in milliseconds.
+median_ms() {
+    local cmd=$1 n=$2
+    if command -v hyperfine >/dev/null; then
+        hyperfine --style none -N --warmup 3 --runs "$n" --export-json "$scratch/h.json" "$cmd" >/dev/null 2>&1
+        python3 -c 'import json,sys; print("%.2f" % (json.load(open(sys.argv[1]))["results"][0]["median"] * 1000))' "$scratch/h.json"
+    else
+        local i start end
+        for ((i = 0; i < 3; i++)); do $cmd >/dev/null; done
+        for ((i = 0; i < n; i++)); do
+            start=$(date +%s%N); $cmd >/dev/null; end=$(date +%s%N)
+            echo $(( end - start ))
+        done | sort -n | awk '{ a[NR] = $1 } END { printf "%.2f\n", (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) / 1e6 }'
+    fi
+}
+
+# Median peak RSS in MiB over a few runs.
+median_rss_mib() {
+    local cmd=$1 i
+    if [ ! -x /usr/bin/time ]; then echo "n/a"; return; fi
+    for ((i = 0; i < 9; i++)); do
+        /usr/bin/time -f %M -o "$scratch/rss" $cmd >/dev/null
+        cat "$scratch/rss"
+    done | sort -n | awk '{ a[NR] = $1 } END { printf "%.1f\n", a[(NR + 1) / 2] / 1024 }'
+}
+
+declare -a ms rss
+for i in "${!cmds[@]}"; do
+    echo "==> ${names[$i]} (${counts[$i]} runs)" >&2
+    ms[$i]=$(median_ms "${cmds[$i]}" "${counts[$i]}")
+    rss[$i]=$(median_rss_mib "${cmds[$i]}")
+done
+
+echo
+echo "| command | median wall time | peak RSS |"
+echo "|---|---:|---:|"
+for i in "${!cmds[@]}"; do
+    printf '| `%s` | %s ms | %s MiB |\n' "${names[$i]}" "${ms[$i]}" "${rss[$i]}"
+done
+echo
+python3 - "${ms[0]}" "${ms[1]}" "${ms[2]}" <<'EOF'
+import sys
+ours, minimal, aws = map(float, sys.argv[1:])
+print(f"rds-iam is {aws / ours:.0f}x faster than the AWS CLI (target >= 100x): "
+      f"{'met' if aws / ours >= 100 else 'NOT met'}")
+print(f"rds-iam takes {ours / minimal:.2f}x the minimal signer's time (target <= 2x): "
+      f"{'met' if ours / minimal <= 2 else 'NOT met'}")
+EOF
+echo
+echo "($(nproc) CPUs, $(uname -sr), $(aws --version 2>&1 | cut -d' ' -f1), $(date -u +%Y-%m-%d))"
