@@ -89,6 +89,8 @@ fn keyed(key: &[u8]) -> HmacSha256 {
     <HmacSha256 as KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable!())
 }
 
+/// One HMAC-SHA256, for checking the cache against the plain derivation.
+#[cfg(test)]
 fn hmac(key: &[u8], message: &[u8]) -> [u8; 32] {
     let mut mac = keyed(key);
     mac.update(message);
