@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use std::time::SystemTime;
 
 use aws_sigv4::sign::v4::generate_signing_key;
-use hmac::{Hmac, KeyInit, Mac};
+use hmac::{Hmac, KeyInit};
 use sha2::Sha256;
 
 /// HMAC-SHA256, the only MAC SigV4 uses.
@@ -92,6 +92,7 @@ fn keyed(key: &[u8]) -> HmacSha256 {
 /// One HMAC-SHA256, for checking the cache against the plain derivation.
 #[cfg(test)]
 fn hmac(key: &[u8], message: &[u8]) -> [u8; 32] {
+    use hmac::Mac;
     let mut mac = keyed(key);
     mac.update(message);
     mac.finalize().into_bytes().into()
