@@ -107,6 +107,7 @@ impl fmt::Debug for SigningKeyCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hmac::Mac;
     use std::time::{Duration, UNIX_EPOCH};
 
     /// 2024-08-26T22:00:00Z, the day of AWS's reference token.
