@@ -51,19 +51,21 @@ for cmd in "${cmds[@]}"; do
     esac
 done
 
-# Median wall time in milliseconds.
+# Median wall time and mean CPU time (user + system) in milliseconds. On a busy machine
+# wall time includes waiting for a CPU; CPU time does not.
 median_ms() {
     local cmd=$1 n=$2
     if command -v hyperfine >/dev/null; then
         hyperfine --style none -N --warmup 3 --runs "$n" --export-json "$scratch/h.json" "$cmd" >/dev/null 2>&1
-        python3 -c 'import json,sys; print("%.2f" % (json.load(open(sys.argv[1]))["results"][0]["median"] * 1000))' "$scratch/h.json"
+        python3 -c 'import json,sys; r = json.load(open(sys.argv[1]))["results"][0]; print("%.2f %.2f" % (r["median"] * 1000, (r["user"] + r["system"]) * 1000))' "$scratch/h.json"
     else
         local i start end
         for ((i = 0; i < 3; i++)); do $cmd >/dev/null; done
+        # No CPU time without hyperfine: "n/a".
         for ((i = 0; i < n; i++)); do
             start=$(date +%s%N); $cmd >/dev/null; end=$(date +%s%N)
             echo $(( end - start ))
-        done | sort -n | awk '{ a[NR] = $1 } END { printf "%.2f\n", (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) / 1e6 }'
+        done | sort -n | awk '{ a[NR] = $1 } END { printf "%.2f n/a\n", (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2) / 1e6 }'
     fi
 }
 
@@ -77,27 +79,30 @@ median_rss_mib() {
     done | sort -n | awk '{ a[NR] = $1 } END { printf "%.1f\n", a[(NR + 1) / 2] / 1024 }'
 }
 
-declare -a ms rss
+declare -a ms cpu rss
 for i in "${!cmds[@]}"; do
     echo "==> ${names[$i]} (${counts[$i]} runs)" >&2
-    ms[$i]=$(median_ms "${cmds[$i]}" "${counts[$i]}")
+    read -r ms[$i] cpu[$i] < <(median_ms "${cmds[$i]}" "${counts[$i]}")
     rss[$i]=$(median_rss_mib "${cmds[$i]}")
 done
 
 echo
-echo "| command | median wall time | peak RSS |"
-echo "|---|---:|---:|"
+echo "| command | median wall time | mean CPU time | peak RSS |"
+echo "|---|---:|---:|---:|"
 for i in "${!cmds[@]}"; do
-    printf '| `%s` | %s ms | %s MiB |\n' "${names[$i]}" "${ms[$i]}" "${rss[$i]}"
+    printf '| `%s` | %s ms | %s ms | %s MiB |\n' "${names[$i]}" "${ms[$i]}" "${cpu[$i]}" "${rss[$i]}"
 done
 echo
-python3 - "${ms[0]}" "${ms[1]}" "${ms[2]}" <<'EOF'
+python3 - "${ms[@]}" "${cpu[@]}" <<'EOF'
 import sys
-ours, minimal, aws = map(float, sys.argv[1:])
-print(f"rds-iam is {aws / ours:.0f}x faster than the AWS CLI (target >= 100x): "
-      f"{'met' if aws / ours >= 100 else 'NOT met'}")
-print(f"rds-iam takes {ours / minimal:.2f}x the minimal signer's time (target <= 2x): "
-      f"{'met' if ours / minimal <= 2 else 'NOT met'}")
+ours, minimal, aws, ours_cpu, minimal_cpu, aws_cpu = sys.argv[1:]
+ours, minimal, aws = float(ours), float(minimal), float(aws)
+print(f"wall: rds-iam is {aws / ours:.0f}x faster than the AWS CLI (target >= 100x: "
+      f"{'met' if aws / ours >= 100 else 'NOT met'}) and takes {ours / minimal:.2f}x the "
+      f"minimal signer's time (target <= 2x: {'met' if ours / minimal <= 2 else 'NOT met'})")
+if ours_cpu != "n/a":
+    o, m, a = float(ours_cpu), float(minimal_cpu), float(aws_cpu)
+    print(f"CPU:  rds-iam uses {a / o:.0f}x less than the AWS CLI and {o / m:.2f}x the minimal signer")
 EOF
 echo
 echo "($(nproc) CPUs, $(uname -sr), $(aws --version 2>&1 | cut -d' ' -f1), $(date -u +%Y-%m-%d))"
