@@ -100,13 +100,22 @@ impl Error {
     }
 
     /// From the token crate: a configuration mistake, or credentials that could not be had.
+    ///
+    /// The token crate's message is already the right one, so it becomes this error's
+    /// message and its cause (the credentials provider's error, if any) this error's
+    /// source: a chain reporter then prints each text once.
     pub(crate) fn signer(err: rds_iam_token::Error) -> Self {
         let kind = match err.kind() {
             rds_iam_token::ErrorKind::CredentialsUnavailable
             | rds_iam_token::ErrorKind::NoCredentialsProvider => ErrorKind::Credentials,
             _ => ErrorKind::Config,
         };
-        Self::new(kind, err.to_string()).with_source(err)
+        let message = err.to_string();
+        Self {
+            kind,
+            message,
+            source: Some(Box::new(SignerCause(err))),
+        }
     }
 
     /// From sqlx, when connecting with a token for `user` signed for `signed_host` in
@@ -198,6 +207,25 @@ fn refused_hint(context: &ConnectContext<'_>) -> String {
         signed = context.signed_host,
         region = context.region,
     )
+}
+
+/// The token crate's error seen through to its own cause: its message is already ours.
+#[derive(Debug)]
+struct SignerCause(rds_iam_token::Error);
+
+impl fmt::Display for SignerCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match StdError::source(&self.0) {
+            Some(cause) => fmt::Display::fmt(cause, f),
+            None => f.write_str("invalid IAM auth settings"),
+        }
+    }
+}
+
+impl StdError for SignerCause {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        StdError::source(&self.0).and_then(StdError::source)
+    }
 }
 
 impl fmt::Display for Error {
