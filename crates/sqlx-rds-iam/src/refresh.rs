@@ -19,6 +19,13 @@
 //! alive, signing a token every half max age, until the Tokio runtime shuts down; so close
 //! pools you are done with (a long-running service's single pool is unaffected).
 //!
+//! # Frozen processes (Lambda)
+//! The refresh runs on a timer. When a process is frozen between invocations (Lambda) for
+//! longer than the maximum age, the overdue refresh runs as soon as the process thaws, but
+//! a connection opened in that same instant may still carry the old token; past 15
+//! minutes the server refuses it (sqlx does not retry authentication failures). The next
+//! attempt succeeds. A per-connection connector removes this window.
+//!
 //! # Moving to a connector
 //! sqlx plans a per-connection connector (launchbadge/sqlx PR 3582, `PoolConnector`).
 //! With it, this module becomes a connector whose `connect` calls `sign_token` (the
