@@ -11,9 +11,10 @@ use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, error::CredentialsError, future};
 use integration_tests::{AwsKey, Engine, Testbed, VerifierEntry, VerifierLog};
 use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
+use sqlx::pool::PoolOptions;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{Connection, MySql, Pool, Postgres, Row};
-use sqlx_rds_iam::{ErrorKind, IamAuth, IamAuthExt};
+use sqlx::{Connection, Database, MySql, Pool, Postgres, Row};
+use sqlx_rds_iam::{ErrorKind, IamAuth, IamAuthExt, IamDatabase};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -114,16 +115,9 @@ impl ProvideCredentials for SteeredProvider {
 
 /// Opens a new physical connection, checks it works, and closes it for good, so that the
 /// next acquire has to open another one.
-async fn open_fresh_pg(pool: &Pool<Postgres>) -> Result<(), sqlx::Error> {
+async fn open_fresh<DB: Database>(pool: &Pool<DB>) -> Result<(), sqlx::Error> {
     let mut conn = pool.acquire().await?;
-    sqlx::query("select 1").execute(&mut *conn).await?;
-    conn.close_on_drop();
-    Ok(())
-}
-
-async fn open_fresh_mysql(pool: &Pool<MySql>) -> Result<(), sqlx::Error> {
-    let mut conn = pool.acquire().await?;
-    sqlx::query("select 1").execute(&mut *conn).await?;
+    conn.ping().await?;
     conn.close_on_drop();
     Ok(())
 }
@@ -319,16 +313,15 @@ async fn user_pool_settings_and_callbacks_are_kept() {
 // ---------------------------------------------------------------------------------------
 
 /// The verifier accepts `iam_short`'s tokens for only 5 s; for three times that span a pool
-/// keeps opening new physical connections, and every one must succeed.
-#[tokio::test]
-async fn postgres_new_connections_always_carry_a_fresh_token() {
+/// keeps opening new physical connections, and every one must succeed with a new token.
+async fn new_connections_always_carry_a_fresh_token<DB: IamDatabase>(engine: Engine) {
     let bed = Testbed::load();
     let log = VerifierLog::open(&bed);
     let mark = log.mark();
-    let pool = PgPoolOptions::new()
+    let pool = PoolOptions::<DB>::new()
         .max_connections(1)
         .iam_auth(iam(&bed, credentials(&bed.access_key)).max_token_age(Duration::from_secs(2)))
-        .connect(&url(&bed, Engine::Postgres, &bed.short_iam_user))
+        .connect(&url(&bed, engine, &bed.short_iam_user))
         .await
         .unwrap();
     let span = integration_tests::SHORT_MAX_AGE * 3;
@@ -337,62 +330,36 @@ async fn postgres_new_connections_always_carry_a_fresh_token() {
     let mut connections = 0;
     while started.elapsed() < span {
         ticks.tick().await;
-        open_fresh_pg(&pool).await.unwrap_or_else(|e| {
+        open_fresh(&pool).await.unwrap_or_else(|e| {
             panic!(
-                "connection {connections} failed after {:?}: {e}",
+                "{engine:?}: connection {connections} failed after {:?}: {e}",
                 started.elapsed()
             )
         });
         connections += 1;
     }
     pool.close().await;
-    let tokens = accepted_fingerprints(
-        &log.entries_since(mark),
-        Engine::Postgres,
-        &bed.short_iam_user,
+    let tokens = accepted_fingerprints(&log.entries_since(mark), engine, &bed.short_iam_user);
+    assert!(
+        connections >= 30,
+        "{engine:?}: only {connections} connections"
     );
-    assert!(connections >= 30, "only {connections} connections");
     assert!(
         tokens.len() >= 6,
-        "expected a new token every second over {span:?}, the verifier saw {} distinct tokens",
+        "{engine:?}: expected a new token every second over {span:?}, the verifier saw {} \
+         distinct tokens",
         tokens.len()
     );
 }
 
 #[tokio::test]
+async fn postgres_new_connections_always_carry_a_fresh_token() {
+    new_connections_always_carry_a_fresh_token::<Postgres>(Engine::Postgres).await;
+}
+
+#[tokio::test]
 async fn mysql_new_connections_always_carry_a_fresh_token() {
-    let bed = Testbed::load();
-    let log = VerifierLog::open(&bed);
-    let mark = log.mark();
-    let pool = MySqlPoolOptions::new()
-        .max_connections(1)
-        .iam_auth(iam(&bed, credentials(&bed.access_key)).max_token_age(Duration::from_secs(2)))
-        .connect(&url(&bed, Engine::MySql, &bed.short_iam_user))
-        .await
-        .unwrap();
-    let span = integration_tests::SHORT_MAX_AGE * 3;
-    let started = Instant::now();
-    let mut ticks = tokio::time::interval(Duration::from_millis(250));
-    let mut connections = 0;
-    while started.elapsed() < span {
-        ticks.tick().await;
-        open_fresh_mysql(&pool).await.unwrap_or_else(|e| {
-            panic!(
-                "connection {connections} failed after {:?}: {e}",
-                started.elapsed()
-            )
-        });
-        connections += 1;
-    }
-    pool.close().await;
-    let tokens =
-        accepted_fingerprints(&log.entries_since(mark), Engine::MySql, &bed.short_iam_user);
-    assert!(connections >= 30, "only {connections} connections");
-    assert!(
-        tokens.len() >= 6,
-        "the verifier saw {} distinct tokens",
-        tokens.len()
-    );
+    new_connections_always_carry_a_fresh_token::<MySql>(Engine::MySql).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -490,7 +457,7 @@ async fn tokens_follow_rotated_keys() {
     let mut ticks = tokio::time::interval(Duration::from_millis(200));
     let rotated = loop {
         ticks.tick().await;
-        open_fresh_pg(&pool)
+        open_fresh(&pool)
             .await
             .expect("connections keep working across rotation");
         let entries = log.entries_since(mark);
@@ -530,7 +497,7 @@ async fn pool_rides_out_a_credentials_outage_and_recovers() {
     // is retried.
     while outage.elapsed() < Duration::from_secs(3) {
         ticks.tick().await;
-        open_fresh_mysql(&pool)
+        open_fresh(&pool)
             .await
             .expect("the last good token keeps working while credentials are down");
     }
@@ -544,7 +511,7 @@ async fn pool_rides_out_a_credentials_outage_and_recovers() {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         ticks.tick().await;
-        open_fresh_mysql(&pool)
+        open_fresh(&pool)
             .await
             .expect("connections work after recovery");
         let recovered = log.entries_since(mark).iter().any(|e| {

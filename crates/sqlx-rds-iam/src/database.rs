@@ -50,12 +50,30 @@ pub(crate) mod sealed {
     }
 }
 
+/// `(host, port, user)` of a TCP endpoint; a Unix socket cannot carry an IAM login.
+#[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
+fn tcp_endpoint(
+    socket: Option<&std::path::PathBuf>,
+    host: &str,
+    port: u16,
+    user: &str,
+) -> Result<(String, u16, String), String> {
+    if let Some(socket) = socket {
+        return Err(format!(
+            "the connect options use the Unix socket {}; IAM tokens go over TCP with TLS \
+             only, so give the endpoint host name instead",
+            socket.display()
+        ));
+    }
+    Ok((host.to_owned(), port, user.to_owned()))
+}
+
 #[cfg(feature = "postgres")]
 mod postgres {
     use sqlx::Postgres;
     use sqlx::postgres::{PgConnectOptions, PgSslMode};
 
-    use super::{IamDatabase, sealed::Engine};
+    use super::{IamDatabase, sealed::Engine, tcp_endpoint};
 
     impl IamDatabase for Postgres {}
 
@@ -63,18 +81,12 @@ mod postgres {
         const IS_MYSQL: bool = false;
 
         fn endpoint(options: &PgConnectOptions) -> Result<(String, u16, String), String> {
-            if let Some(socket) = options.get_socket() {
-                return Err(format!(
-                    "the connect options use the Unix socket {}; IAM tokens go over TCP with \
-                     TLS only, so give the endpoint host name instead",
-                    socket.display()
-                ));
-            }
-            Ok((
-                options.get_host().to_owned(),
+            tcp_endpoint(
+                options.get_socket(),
+                options.get_host(),
                 options.get_port(),
-                options.get_username().to_owned(),
-            ))
+                options.get_username(),
+            )
         }
 
         fn secure(
@@ -116,7 +128,7 @@ mod mysql {
     use sqlx::MySql;
     use sqlx::mysql::{MySqlConnectOptions, MySqlSslMode};
 
-    use super::{IamDatabase, sealed::Engine};
+    use super::{IamDatabase, sealed::Engine, tcp_endpoint};
 
     impl IamDatabase for MySql {}
 
@@ -124,18 +136,12 @@ mod mysql {
         const IS_MYSQL: bool = true;
 
         fn endpoint(options: &MySqlConnectOptions) -> Result<(String, u16, String), String> {
-            if let Some(socket) = options.get_socket() {
-                return Err(format!(
-                    "the connect options use the Unix socket {}; IAM tokens go over TCP with \
-                     TLS only, so give the endpoint host name instead",
-                    socket.display()
-                ));
-            }
-            Ok((
-                options.get_host().to_owned(),
+            tcp_endpoint(
+                options.get_socket(),
+                options.get_host(),
                 options.get_port(),
-                options.get_username().to_owned(),
-            ))
+                options.get_username(),
+            )
         }
 
         fn secure(
