@@ -39,8 +39,10 @@ def step_note(step):
 def fmt_us(us):
     if us is None:
         return "-"
+    if us >= 10_000_000:
+        return f"{us / 1e6:.2f} s"
     if us >= 100_000:
-        return f"{us / 1e6:.3f} s"
+        return f"{us / 1000:.0f} ms"
     if us >= 1000:
         return f"{us / 1000:.2f} ms"
     if us >= 10:
