@@ -265,7 +265,8 @@ if conn:
             ctls = tls["client_cpu_us_per_connection"]["median"]
             out(f"- client-side overhead (wall definition, adapter TLS settings alone): "
                 f"**{(wtls - wpw) / wpw * 100:+.1f}%**; the RDS bundle in the root store costs "
-                f"{fmt_us(ctls - cpw)} of client CPU per connection")
+                f"{fmt_us(ctls - cpw)} of client CPU per connection ({(ctls - cpw) / cpw * 100:+.0f}% on the password "
+                f"connection's client CPU; sqlx parses the RDS bundle's PEM roots again for every connection)")
             out(f"- what the server's token verification adds (`iam` − `password+adapter-tls`, wall): "
                 f"{fmt_us(iam['wall_us_per_connection']['median'] - wtls)} per connection "
                 f"(`iam` is {iam['wall_us_per_connection']['median'] / wpw:.2f}x the password pool in wall time)")
