@@ -228,8 +228,12 @@ impl<DB: IamDatabase> Prepared<DB> {
     async fn new(auth: &IamAuth, options: Options<DB>) -> Result<Self, Error> {
         let (host, port, user) = DB::endpoint(&options).map_err(Error::insecure)?;
         let signer = auth.signer(&host, port, &user)?;
-        let options = DB::secure(options, auth.tls.roots_pem(), auth.tls.insecure)
-            .map_err(Error::insecure)?;
+        let options = DB::secure(
+            options,
+            auth.tls.roots_pem(signer.region()),
+            auth.tls.insecure,
+        )
+        .map_err(Error::insecure)?;
         if auth.tls.insecure {
             tracing::warn!(
                 host = %host,
