@@ -12,9 +12,9 @@
 # Needs the test bed (sudo tests/rds-emulator/setup). Prints, per mode, the median, p90,
 # min and max of the total, and the median in-process phases: `config` (up to a ready
 # IamAuth, or connect options), `connected` (first connection open, token signed and
-# checked), `first result`. The test bed's token verifier is a Python program that PAM
-# starts for every IAM login; its own start-up time is measured separately and printed,
-# since RDS checks tokens without it.
+# checked), `first result`. For every IAM login, PAM runs the test bed's token check
+# (tests/rds-emulator/verifier-client.c asking the verifier daemon); its time per login
+# is measured separately and printed, since RDS checks tokens its own way.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -82,14 +82,15 @@ for ((i = 0; i < runs; i++)); do
     measure password
 done
 
-# How long the test bed's verifier takes per IAM login (Python start-up and the check),
-# which PAM adds to every IAM connect here and RDS does not.
+# How long the test bed's token check takes per IAM login (the program PAM runs: start
+# the verifier client, ask the daemon, which checks and logs), which PAM adds to every
+# IAM connect here.
 token=$(AWS_ACCESS_KEY_ID=$RDS_TESTBED_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY=$RDS_TESTBED_SECRET_ACCESS_KEY \
     AWS_SESSION_TOKEN='' tests/rds-emulator/mint_token.py --port "$RDS_TESTBED_PG_PORT" --user "$RDS_TESTBED_IAM_USER")
 for _ in $(seq 1 10); do
     start=$EPOCHREALTIME
-    echo "$token" | /usr/bin/python3 -I tests/rds-emulator/verifier.py --check --no-log \
-        --service rds-iam-postgres --user "$RDS_TESTBED_IAM_USER" >/dev/null
+    PAM_SERVICE=rds-iam-postgres PAM_USER=$RDS_TESTBED_IAM_USER PAM_AUTHTOK=$token \
+        /var/lib/rds-emulator/pam/pam_script_auth
     awk -v s="$start" -v d="$EPOCHREALTIME" 'BEGIN { printf "%.2f\n", (d - s) * 1000 }' >>"$work/verifier.txt"
 done
 
@@ -106,5 +107,5 @@ for mode in iam password; do
     printf '%-9s %s | %s %s %s\n' "$mode" "$(stats "$work/$mode.txt" 1)" \
         "$(median "$work/$mode.txt" 2)" " $(median "$work/$mode.txt" 3)" "    $(median "$work/$mode.txt" 4)"
 done
-printf 'test bed verifier per IAM login (python3 start + check, 10 runs): median %s ms\n' \
+printf 'test bed token check per IAM login (verifier client + daemon, 10 runs): median %s ms\n' \
     "$(median "$work/verifier.txt" 1 | tr -d ' ')"

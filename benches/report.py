@@ -109,8 +109,10 @@ out("- **In-process token figures**: criterion (`cargo bench -p rds-iam-benches 
 out("- **Whole-process figures** (CLI, cold start, memory, builds): scripts that run the process "
     "several times; median and min – max of the runs.")
 out("- **Database figures**: against the local test bed (PostgreSQL 15 and MariaDB, TLS with a "
-    "test CA; IAM users authenticate through PAM with a Python SigV4 verifier started per login, "
-    "like RDS checks tokens; the control user has an ordinary password over the same TLS). The "
+    "test CA; IAM users authenticate through PAM, which runs a small compiled client per login that "
+    "asks the bed's SigV4 verifier daemon (Python, [tests/rds-emulator](tests/rds-emulator/README.md)) "
+    "to check the token, like RDS checks tokens; the control user has an ordinary password over "
+    "the same TLS). The "
     "password pool is plain sqlx (`sslmode=verify-full` / `VERIFY_IDENTITY`, test CA as root); "
     "the IAM pool is `sqlx_rds_iam` (RDS CA bundle + test CA as roots). Client and servers share "
     "the machine's CPUs.")
@@ -223,8 +225,8 @@ if conn:
         "interleaved in rotating order:")
     out("")
     out("- `password`: plain sqlx, control user, test CA only — the baseline;")
-    out("- `iam`: `sqlx_rds_iam`, `iam_user`: the server runs PAM and the token verifier (a Python "
-        "process) for every login;")
+    out("- `iam`: `sqlx_rds_iam`, `iam_user`: the server runs PAM and the token check (verifier "
+        "client + daemon) for every login;")
     out("- `password+adapter-tls`: the control user's password, but with the IAM pool's own "
         "connect options (RDS bundle + test CA as roots, which sqlx parses into a new root store "
         "for every connection; MySQL cleartext plugin allowed): the adapter's client-side work "
@@ -308,7 +310,7 @@ if churn:
         if tls:
             out(f"- the adapter's client side alone (`password+adapter-tls` / `password`): throughput "
                 f"**{tls['qps']['median'] / pw['qps']['median']:.3f}**, {tls['errors']} errors; the rest of the IAM "
-                "difference is the test bed's server-side token verification (a Python process per login, "
+                "difference is the test bed's server-side login path (PAM, the verifier client and daemon, "
                 "on the same CPUs as the client)")
         out(f"- acquire p99 IAM / password = {iam['acquire_p99_us']['median'] / max(pw['acquire_p99_us']['median'], 1e-9):.2f}x; "
             f"connections opened per run IAM / password = "

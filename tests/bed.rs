@@ -488,6 +488,80 @@ fn verifier_matches_aws_reference_signature() {
     );
 }
 
+/// Every login runs the bed's compiled `pam_script_auth`, which asks the verifier
+/// daemon (`verifier.py --serve`); without the daemon it runs verifier.py itself.
+/// Both paths must decide alike, and the daemon must run this checkout's verifier.py.
+#[test]
+fn verifier_daemon_and_its_fallback_decide_alike() {
+    let bed = Testbed::load();
+    if bed.env_file != std::path::Path::new("/var/lib/rds-emulator/testbed.env") {
+        // An exported bed (docker compose) runs the verifier inside its container.
+        eprintln!("skipped: the bed's PAM script is not on this machine");
+        return;
+    }
+    let engine = Engine::Postgres;
+    let token = bed.mint_token(engine, &bed.iam_user);
+    let log = VerifierLog::open(&bed);
+    let login = |socket: Option<&str>, user: &str| {
+        let mark = log.mark();
+        let mut command = Command::new("/var/lib/rds-emulator/pam/pam_script_auth");
+        command
+            .env_clear()
+            .env("PAM_SERVICE", engine.pam_service())
+            .env("PAM_USER", user)
+            .env("PAM_AUTHTOK", &token);
+        if let Some(socket) = socket {
+            command.env("RDS_EMULATOR_VERIFIER_SOCKET", socket);
+        }
+        let out = command.output().expect("run pam_script_auth");
+        let entry = log
+            .wait_for_login(mark, user, &token, Duration::from_secs(5))
+            .expect("a verifier log entry for this check");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+            entry,
+        )
+    };
+
+    let (code, stderr, entry) = login(None, &bed.iam_user);
+    assert_eq!((code, entry.verdict), (Some(0), true), "{stderr} {entry:?}");
+    assert!(stderr.is_empty(), "the daemon should have answered: {stderr}");
+    let (code, stderr, entry) = login(None, &bed.other_iam_user);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!((entry.verdict, entry.reason.as_str()), (false, "user"));
+
+    let missing = "/nonexistent/rds-emulator/verifier.sock";
+    let (code, stderr, entry) = login(Some(missing), &bed.iam_user);
+    assert_eq!((code, entry.verdict), (Some(0), true), "{stderr} {entry:?}");
+    assert!(stderr.contains("running"), "expected the fallback: {stderr}");
+    let (code, stderr, entry) = login(Some(missing), &bed.other_iam_user);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!((entry.verdict, entry.reason.as_str()), (false, "user"));
+
+    let ping = Command::new("/usr/bin/python3")
+        .args([
+            "-I",
+            "-c",
+            "import socket; s = socket.socket(socket.AF_UNIX); \
+             s.connect('/run/rds-emulator/verifier.sock'); s.sendall(b'ping'); \
+             s.shutdown(socket.SHUT_WR); print(s.recv(200).decode().split()[1])",
+        ])
+        .output()
+        .expect("ping the verifier daemon");
+    let digest = Command::new("sha256sum")
+        .arg(rds_emulator_dir().join("verifier.py"))
+        .output()
+        .expect("sha256sum");
+    let running = String::from_utf8_lossy(&ping.stdout).trim().to_owned();
+    let checkout = String::from_utf8_lossy(&digest.stdout);
+    assert!(
+        !running.is_empty() && checkout.starts_with(&running),
+        "the verifier daemon runs another verifier.py ({running:?}) than this checkout's \
+         ({checkout:?}): run tests/rds-emulator/setup"
+    );
+}
+
 #[test]
 fn env_file_describes_the_bed() {
     let bed = Testbed::load();

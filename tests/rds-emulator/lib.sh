@@ -4,6 +4,10 @@
 STATE_DIR=/var/lib/rds-emulator
 LOG_DIR=/var/log/rds-emulator
 PAM_SCRIPT_DIR=$STATE_DIR/pam
+VERIFIER=$STATE_DIR/verifier.py
+RUN_DIR=/run/rds-emulator
+VERIFIER_SOCKET=$RUN_DIR/verifier.sock
+VERIFIER_PIDFILE=$RUN_DIR/verifier.pid
 PG_VERSION=15
 PG_CLUSTER=main
 PG_CONF_DIR=/etc/postgresql/$PG_VERSION/$PG_CLUSTER
@@ -187,4 +191,32 @@ my_stop() {
 my_restart() {
     my_stop
     my_start
+}
+
+# ---- the verifier daemon (verifier.py --serve) ------------------------------
+
+# verifier_ping: prints the digest the running daemon reports, or fails.
+verifier_ping() {
+    /usr/bin/python3 -I -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(3)
+s.connect(sys.argv[1])
+s.sendall(b"ping")
+s.shutdown(socket.SHUT_WR)
+reply = s.recv(200).decode()
+assert reply.startswith("pong "), reply
+print(reply.split()[1])
+' "$VERIFIER_SOCKET" 2>/dev/null
+}
+
+# verifier_stop: stops the daemon named by the pid file (only if it is ours).
+verifier_stop() {
+    local pid
+    pid=$(cat "$VERIFIER_PIDFILE" 2>/dev/null) || return 0
+    if [ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'verifier.py --serve'; then
+        kill "$pid" 2>/dev/null || true
+        wait_until "the verifier daemon to stop" 10 test ! -e "/proc/$pid"
+    fi
+    rm -f "$VERIFIER_PIDFILE" "$VERIFIER_SOCKET"
 }

@@ -1,10 +1,10 @@
 #!/usr/bin/python3 -I
 """RDS IAM auth token verifier for the rds-emulator test bed.
 
-Installed by `setup` as the pam_script `pam_script_auth` of the PAM services
-`rds-iam-postgres` and `rds-iam-mysql`. pam_script runs it with the PAM user in
-PAM_USER, the password (the token) in PAM_AUTHTOK and the service in
-PAM_SERVICE; exit status 0 accepts, anything else refuses.
+Installed by `setup` as /var/lib/rds-emulator/verifier.py for the PAM services
+`rds-iam-postgres` and `rds-iam-mysql`. In PAM mode (no arguments) it reads the
+PAM user from PAM_USER, the password (the token) from PAM_AUTHTOK and the
+service from PAM_SERVICE; exit status 0 accepts, anything else refuses.
 
 It is written independently of the project's signing code, from the SigV4
 specification, with nothing but the Python standard library (hashlib/hmac for
@@ -16,6 +16,19 @@ Each decision is appended as one line to the log (see README.md):
   TIME service=S user=U key_id=K signed_at=T verdict=accept|refuse reason=R fp=F
 
 The token, the secret key and the session token are never logged.
+
+Per login, pam_script normally runs `verifier-client` (verifier-client.c), which
+hands the three values to this program running as a daemon (`--serve`) over a
+Unix socket: starting Python for every login would cost ~20 ms of CPU, far more
+than RDS spends checking a token, and would dominate the connection benchmarks.
+The daemon makes the same decision with the same code. When the socket is not
+there, the client runs this file directly (PAM mode), so logins never depend on
+the daemon being up. Daemon protocol, one request per connection:
+
+  request:  b"verify\0SERVICE\0USER\0TOKEN"   reply: b"accept ok\n" or b"refuse REASON\n"
+  request:  b"ping"                            reply: b"pong SHA256-OF-THIS-FILE\n"
+
+  verifier.py --serve --socket /run/rds-emulator/verifier.sock [--pidfile F]
 
 For checks by hand or from tests, it can also run outside PAM:
 
@@ -372,7 +385,93 @@ def check_main(argv):
     return 0 if accepted else 1
 
 
+# Largest request the daemon reads: a token with a session token is ~2 KB.
+MAX_REQUEST = 64 * 1024
+
+
+def source_digest():
+    """SHA-256 of this file: lets setup tell whether the daemon runs the current code."""
+    with open(os.path.abspath(__file__), "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def answer(request, digest):
+    """The daemon's reply to one request (bytes in, bytes out)."""
+    if request == b"ping":
+        return ("pong %s\n" % digest).encode("ascii")
+    parts = request.split(b"\0")
+    if len(parts) != 4 or parts[0] != b"verify":
+        return b"refuse bad_request\n"
+    try:
+        service, user, token = (part.decode("utf-8") for part in parts[1:])
+    except UnicodeDecodeError:
+        return b"refuse malformed\n"
+    now = datetime.datetime.fromtimestamp(time.time(), datetime.timezone.utc)
+    try:
+        config = load_config(DEFAULT_CONFIG)
+    except Exception as exc:
+        sys.stderr.write("rds-emulator verifier: cannot read config: %s\n" % exc)
+        return b"refuse config\n"
+    accepted, reason, info = decide(token, user, service, config, now)
+    try:
+        append_log(config["log_file"], format_line(now, service, user, info, accepted, reason))
+    except Exception as exc:
+        # Tests depend on the log: fail closed when it cannot be written.
+        sys.stderr.write("rds-emulator verifier: cannot write log: %s\n" % exc)
+        return b"refuse log\n"
+    return ("accept ok\n" if accepted else "refuse %s\n" % reason).encode("ascii")
+
+
+def serve_main(argv):
+    import argparse
+    import socketserver
+
+    parser = argparse.ArgumentParser(description="serve verifications on a Unix socket")
+    parser.add_argument("--serve", action="store_true")
+    parser.add_argument("--socket", required=True)
+    parser.add_argument("--pidfile")
+    args = parser.parse_args(argv)
+    # Hold on to nothing the starting shell had open (a caller waiting for its
+    # pipes to close would otherwise wait for this daemon).
+    os.closerange(3, 65536)
+    digest = source_digest()
+
+    class Handler(socketserver.BaseRequestHandler):
+        def handle(self):
+            self.request.settimeout(10)
+            chunks, size = [], 0
+            try:
+                while size <= MAX_REQUEST:
+                    chunk = self.request.recv(65536)
+                    if not chunk:
+                        break
+                    chunks.append(chunk)
+                    size += len(chunk)
+                reply = answer(b"".join(chunks), digest) if size <= MAX_REQUEST else b"refuse too_large\n"
+                self.request.sendall(reply)
+            except OSError as exc:
+                sys.stderr.write("rds-emulator verifier: request failed: %s\n" % exc)
+
+    class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+        daemon_threads = True
+
+    try:
+        os.unlink(args.socket)
+    except FileNotFoundError:
+        pass
+    server = Server(args.socket, Handler)
+    # Both servers' PAM stacks connect: PostgreSQL's as `postgres`, MariaDB's
+    # auth_pam_tool as root.
+    os.chmod(args.socket, 0o666)
+    if args.pidfile:
+        with open(args.pidfile, "w", encoding="ascii") as f:
+            f.write("%d\n" % os.getpid())
+    server.serve_forever()
+
+
 if __name__ == "__main__":
     if "--check" in sys.argv[1:]:
         sys.exit(check_main(sys.argv[1:]))
+    if "--serve" in sys.argv[1:]:
+        sys.exit(serve_main(sys.argv[1:]))
     sys.exit(pam_main())
