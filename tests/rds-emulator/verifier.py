@@ -434,6 +434,7 @@ def serve_main(argv):
     # Hold on to nothing the starting shell had open (a caller waiting for its
     # pipes to close would otherwise wait for this daemon).
     os.closerange(3, 65536)
+    os.chdir("/")
     digest = source_digest()
 
     class Handler(socketserver.BaseRequestHandler):
