@@ -9,11 +9,17 @@
 //! `cargo bench -p rds-iam-benches --bench connections`; results go to
 //! `target/bench-results/connections.json` and a summary to stderr.
 //!
-//! Per mode (see `testbed.rs`) and round: wall time and this process's CPU time (user +
-//! system, all threads) over the N connects. The client's CPU time is what the client
-//! itself spends; the rest of the wall time is the server (for IAM: PAM and the token
-//! verifier) and waiting. `password+adapter-tls` isolates the adapter's client-side TLS
-//! settings (the RDS bundle parsed into the root store for every connection).
+//! Per mode (see `testbed.rs`) and round: wall time, this process's CPU time (user +
+//! system, all threads) and the whole machine's busy CPU time (`/proc/stat`) over the N
+//! connects. The client's CPU time is what the client itself spends; machine minus client
+//! is, on an otherwise quiet machine, the servers' share (for IAM: the login through PAM
+//! and the token verifier). `password+adapter-tls` isolates the adapter's client-side TLS
+//! settings (its root store: the signing region's RDS roots, parsed for every connection).
+//!
+//! `BENCH_CONNECTIONS_RESULTS` names the results file (default `connections`);
+//! `BENCH_LOOPBACK_QUICKACK=1` records that the caller turned delayed ACKs off on the
+//! loopback route (`scripts/bench` does, for a second run: sqlx 0.9.0 does not set
+//! `TCP_NODELAY`, so Nagle's algorithm meets delayed ACKs in every connect).
 
 #[path = "testbed.rs"]
 mod testbed;
@@ -26,7 +32,7 @@ use serde_json::json;
 use sqlx::mysql::MySqlPoolOptions;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{MySql, Pool, Postgres};
-use testbed::{Bed, Mode, env_number, median, process_cpu, results_path};
+use testbed::{Bed, Mode, env_number, machine_busy_cpu, median, process_cpu, results_path};
 
 const MODES: [Mode; 3] = [Mode::Password, Mode::Iam, Mode::PasswordAdapterTls];
 
@@ -34,6 +40,7 @@ const MODES: [Mode; 3] = [Mode::Password, Mode::Iam, Mode::PasswordAdapterTls];
 struct Sample {
     wall: Duration,
     cpu: Duration,
+    machine_cpu: Duration,
 }
 
 /// Opens `n` new physical connections one after the other; returns the distinct server
@@ -74,12 +81,13 @@ async fn measure(bed: &Bed, engine: &str, mode: Mode, n: usize) -> Sample {
                 .pg_pool(mode, PgPoolOptions::new().max_connections(1))
                 .await;
             open_pg(&pool, 1).await; // warm-up: the first connection, DNS, TLS config
-            let cpu_before = process_cpu();
+            let (cpu_before, machine_before) = (process_cpu(), machine_busy_cpu());
             let started = Instant::now();
             let ids = open_pg(&pool, n).await;
             let sample = Sample {
                 wall: started.elapsed(),
                 cpu: process_cpu() - cpu_before,
+                machine_cpu: machine_busy_cpu().saturating_sub(machine_before),
             };
             pool.close().await;
             (ids, sample)
@@ -89,12 +97,13 @@ async fn measure(bed: &Bed, engine: &str, mode: Mode, n: usize) -> Sample {
                 .mysql_pool(mode, MySqlPoolOptions::new().max_connections(1))
                 .await;
             open_mysql(&pool, 1).await;
-            let cpu_before = process_cpu();
+            let (cpu_before, machine_before) = (process_cpu(), machine_busy_cpu());
             let started = Instant::now();
             let ids = open_mysql(&pool, n).await;
             let sample = Sample {
                 wall: started.elapsed(),
                 cpu: process_cpu() - cpu_before,
+                machine_cpu: machine_busy_cpu().saturating_sub(machine_before),
             };
             pool.close().await;
             (ids, sample)
@@ -108,14 +117,24 @@ fn us_per(d: Duration, n: usize) -> f64 {
     d.as_secs_f64() * 1e6 / f64::from(u32::try_from(n).expect("a small count"))
 }
 
+fn stats(mut values: Vec<f64>) -> serde_json::Value {
+    let runs = values.clone();
+    let m = median(&mut values);
+    json!({"median": m, "min": values[0], "max": values[values.len() - 1], "runs": runs})
+}
+
 fn summary(samples: &[Sample], n: usize) -> serde_json::Value {
-    let mut wall: Vec<f64> = samples.iter().map(|s| us_per(s.wall, n)).collect();
-    let mut cpu: Vec<f64> = samples.iter().map(|s| us_per(s.cpu, n)).collect();
-    let wall_runs = wall.clone();
-    let cpu_runs = cpu.clone();
+    let per = |f: fn(&Sample) -> Duration| samples.iter().map(|s| us_per(f(s), n)).collect();
+    // What the rest of the machine (the servers, on a quiet machine) spent per connection.
+    let servers = samples
+        .iter()
+        .map(|s| us_per(s.machine_cpu.saturating_sub(s.cpu), n))
+        .collect();
     json!({
-        "wall_us_per_connection": {"median": median(&mut wall), "min": wall[0], "max": wall[wall.len() - 1], "runs": wall_runs},
-        "client_cpu_us_per_connection": {"median": median(&mut cpu), "min": cpu[0], "max": cpu[cpu.len() - 1], "runs": cpu_runs},
+        "wall_us_per_connection": stats(per(|s| s.wall)),
+        "client_cpu_us_per_connection": stats(per(|s| s.cpu)),
+        "machine_cpu_us_per_connection": stats(per(|s| s.machine_cpu)),
+        "server_cpu_us_per_connection": stats(servers),
     })
 }
 
@@ -168,10 +187,11 @@ fn main() {
                 let i = (round + k) % MODES.len();
                 let sample = runtime.block_on(measure(&bed, engine, MODES[i], n));
                 eprintln!(
-                    "{engine:<8} round {round} {:<22} {:8.0} us/conn wall {:7.0} us/conn client CPU",
+                    "{engine:<8} round {round} {:<22} {:8.0} us/conn wall {:7.0} us/conn client CPU {:7.0} us/conn machine CPU",
                     MODES[i].name(),
                     us_per(sample.wall, n),
-                    us_per(sample.cpu, n)
+                    us_per(sample.cpu, n),
+                    us_per(sample.machine_cpu, n)
                 );
                 samples[i].push(sample);
             }
@@ -187,9 +207,11 @@ fn main() {
         "connections_per_round": n,
         "rounds": rounds,
         "signing_us_per_token": signing,
+        "loopback_quickack": std::env::var("BENCH_LOOPBACK_QUICKACK").is_ok_and(|v| v == "1"),
         "engines": engines,
     });
-    let path = results_path("connections");
+    let name = std::env::var("BENCH_CONNECTIONS_RESULTS").unwrap_or_else(|_| "connections".into());
+    let path = results_path(&name);
     std::fs::write(&path, serde_json::to_string_pretty(&result).expect("JSON"))
         .expect("write results");
     eprintln!("signing (cached key): {signing:.2} us per token");

@@ -217,43 +217,24 @@ verbatim("Cold start", "cold-start", "cold-start.txt",
 out("## Opening new connections: IAM pool against the password pool")
 out("")
 conn = load("connections.json")
-if conn:
-    n = conn["connections_per_round"]
-    out(f"[benches/connections.rs](benches/connections.rs): per engine and mode, {conn['rounds']} rounds "
-        f"of {n} new physical connections opened one after the other (pool of 1, each connection "
-        "closed after one query; every round checks that all session ids differ). Modes, "
-        "interleaved in rotating order:")
-    out("")
-    out("- `password`: plain sqlx, control user, test CA only — the baseline;")
-    out("- `iam`: `sqlx_rds_iam`, `iam_user`: the server runs PAM and the token check (verifier "
-        "client + daemon) for every login;")
-    out("- `password+adapter-tls`: the control user's password, but with the IAM pool's own "
-        "connect options (RDS bundle + test CA as roots, which sqlx parses into a new root store "
-        "for every connection; MySQL cleartext plugin allowed): the adapter's client-side work "
-        "without the server's token verification.")
-    out("")
-    out("*Client CPU* = this process's CPU time (user + system, all threads, "
-        "`CLOCK_PROCESS_CPUTIME_ID`) over the round, per connection. Everything else in the wall "
-        "time is the server (TLS, authentication: for IAM the PAM verifier) and waiting.")
-    out("")
-    out("**Client-side overhead** of IAM = (client CPU per connection of `iam` − that of "
-        "`password`) / wall time per connection of `password`, medians. A second view, in wall "
-        "time: (`password+adapter-tls` − `password`) / `password`, which adds the adapter's TLS "
-        "settings and nothing else. The adapter signs no token per connection (a background task "
-        f"signs one every `max_token_age / 2`); one signature costs {fmt_us(conn['signing_us_per_token'])} "
-        "(measured here), for reference.")
-    out("")
+conn_quickack = load("connections-quickack.json")
+
+
+def connection_tables(conn, heading):
+    """One table per engine and the overhead lines, for one run of benches/connections.rs."""
     for engine, modes in ordered(conn["engines"], ENGINES):
         title = "PostgreSQL" if engine == "postgres" else "MariaDB"
         pw = modes["password"]
-        out(f"### {title}")
+        out(f"{heading} {title}")
         out("")
-        out("| mode | wall per connection, median | spread (min – max) | × password | client CPU per connection, median | spread |")
-        out("|---|---:|---:|---:|---:|---:|")
+        out("| mode | wall per connection, median | spread (min – max) | × password | client CPU per connection, median | spread | server CPU per connection, median | spread |")
+        out("|---|---:|---:|---:|---:|---:|---:|---:|")
         for mode, s in ordered(modes, MODES):
             w, c = s["wall_us_per_connection"], s["client_cpu_us_per_connection"]
+            srv = s.get("server_cpu_us_per_connection")
+            srv_cells = f"{fmt_us(srv['median'])} | {spread(srv)}" if srv else "- | -"
             out(f"| `{mode}` | {fmt_us(w['median'])} | {spread(w)} | {w['median'] / pw['wall_us_per_connection']['median']:.2f}x | "
-                f"{fmt_us(c['median'])} | {spread(c)} |")
+                f"{fmt_us(c['median'])} | {spread(c)} | {srv_cells} |")
         out("")
         iam, tls = modes["iam"], modes.get("password+adapter-tls")
         wpw = pw["wall_us_per_connection"]["median"]
@@ -266,12 +247,66 @@ if conn:
             wtls = tls["wall_us_per_connection"]["median"]
             ctls = tls["client_cpu_us_per_connection"]["median"]
             out(f"- client-side overhead (wall definition, adapter TLS settings alone): "
-                f"**{(wtls - wpw) / wpw * 100:+.1f}%**; the RDS bundle in the root store costs "
-                f"{fmt_us(ctls - cpw)} of client CPU per connection ({(ctls - cpw) / cpw * 100:+.0f}% on the password "
-                f"connection's client CPU; sqlx parses the RDS bundle's PEM roots again for every connection)")
-            out(f"- what the server's token verification adds (`iam` − `password+adapter-tls`, wall): "
-                f"{fmt_us(iam['wall_us_per_connection']['median'] - wtls)} per connection "
-                f"(`iam` is {iam['wall_us_per_connection']['median'] / wpw:.2f}x the password pool in wall time)")
+                f"**{(wtls - wpw) / wpw * 100:+.1f}%**; the adapter's root store (the signing region's RDS "
+                f"roots and the test CA, which sqlx parses again for every connection) changes the client's CPU "
+                f"per connection by {fmt_us(ctls - cpw) if ctls >= cpw else '−' + fmt_us(cpw - ctls)}")
+            out(f"- the server side of an IAM login (`iam` − `password+adapter-tls`): "
+                f"{fmt_us(iam['wall_us_per_connection']['median'] - wtls)} of wall time per connection"
+                + (f", {fmt_us(iam['server_cpu_us_per_connection']['median'] - tls['server_cpu_us_per_connection']['median'])} "
+                   "of server CPU" if "server_cpu_us_per_connection" in iam else "")
+                + f" (`iam` is {iam['wall_us_per_connection']['median'] / wpw:.2f}x the password pool in wall time)")
+        out("")
+
+
+if conn:
+    n = conn["connections_per_round"]
+    out(f"[benches/connections.rs](benches/connections.rs): per engine and mode, {conn['rounds']} rounds "
+        f"of {n} new physical connections opened one after the other (pool of 1, each connection "
+        "closed after one query; every round checks that all session ids differ). Modes, "
+        "interleaved in rotating order:")
+    out("")
+    out("- `password`: plain sqlx, control user, test CA only — the baseline;")
+    out("- `iam`: `sqlx_rds_iam`, `iam_user`: the server runs PAM and the token check (verifier "
+        "client + daemon) for every login;")
+    out("- `password+adapter-tls`: the control user's password, but with the IAM pool's own "
+        "connect options (its root store: the signing region's RDS roots and the test CA; MySQL "
+        "cleartext plugin allowed): the adapter's client-side work without the server's token "
+        "verification.")
+    out("")
+    out("*Client CPU* = this process's CPU time (user + system, all threads, "
+        "`CLOCK_PROCESS_CPUTIME_ID`) over the round, per connection. *Server CPU* = the whole "
+        "machine's busy CPU time (`/proc/stat`) minus the client's: on a quiet machine, what the "
+        "database servers (and, for IAM, PAM and the token verifier) spent. Everything else in "
+        "the wall time is waiting.")
+    out("")
+    out("**Client-side overhead** of IAM = (client CPU per connection of `iam` − that of "
+        "`password`) / wall time per connection of `password`, medians. A second view, in wall "
+        "time: (`password+adapter-tls` − `password`) / `password`, which adds the adapter's TLS "
+        "settings and nothing else. The adapter signs no token per connection (a background task "
+        f"signs one every `max_token_age / 2`); one signature costs {fmt_us(conn['signing_us_per_token'])} "
+        "(measured here), for reference. The server side of an IAM login is the test bed's (PAM, a "
+        "small verifier client, a Python verifier daemon); RDS checks tokens its own way, so "
+        "compare it with RDS only as an order of magnitude.")
+    out("")
+    out("**sqlx 0.9.0 and Nagle's algorithm.** sqlx 0.9.0 does not set `TCP_NODELAY` on its "
+        "sockets ([sqlx#4335](https://github.com/transact-rs/sqlx/issues/4335), fixed upstream "
+        "by [sqlx#4336](https://github.com/transact-rs/sqlx/pull/4336), not released in 0.9.0), so "
+        "during a connect a small write waits for the peer's delayed ACK (40 ms on Linux), once "
+        "or twice: most of the wall time below, for both pools alike. The first tables are what a "
+        "sqlx 0.9.0 user sees; the second set repeats the run with delayed ACKs turned off on "
+        "the loopback route (`ip route change ... quickack 1`, restored afterwards), which shows "
+        "the logins' own cost, as sqlx with `TCP_NODELAY` would.")
+    out("")
+    connection_tables(conn, "###")
+    if conn_quickack:
+        out("### Without the delayed-ACK stalls (loopback `quickack 1`)")
+        out("")
+        out(f"Same benchmark, {conn_quickack['rounds']} rounds of {conn_quickack['connections_per_round']} "
+            "connections, run right after the first.")
+        out("")
+        connection_tables(conn_quickack, "####")
+    else:
+        out(f"Without the delayed-ACK stalls: not measured in this run ({step_note('connections-quickack')}).")
         out("")
 else:
     out(f"Not measured in this run ({step_note('connections')}).")
@@ -289,7 +324,9 @@ if churn:
         "latency = from the `acquire()` call to holding a connection, over every acquire of the "
         "run (p50 / p99 per run; the table gives the median over runs and its spread). Errors = "
         "failed acquires or queries, summed over all runs. Pools: `password`, `iam` and "
-        "`password+adapter-tls` as above.")
+        "`password+adapter-tls` as above. Every replacement connection pays sqlx 0.9.0's "
+        "delayed-ACK stalls (see above) in all three pools; the routes are as the machine has "
+        "them (no `quickack`).")
     out("")
     for engine, modes in ordered(churn["engines"], ENGINES):
         title = "PostgreSQL" if engine == "postgres" else "MariaDB"

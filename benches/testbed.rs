@@ -210,6 +210,26 @@ pub(crate) fn process_cpu() -> Duration {
 }
 
 /// An environment variable parsed as a number, or `default`.
+/// Busy CPU time of the whole machine so far (all CPUs: user, nice, system, irq,
+/// softirq from the first line of `/proc/stat`), in the kernel's clock ticks (`USER_HZ`,
+/// 100 per second on Linux).
+pub(crate) fn machine_busy_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/stat").expect("/proc/stat (Linux)");
+    let ticks: u64 = stat
+        .lines()
+        .next()
+        .and_then(|line| line.strip_prefix("cpu "))
+        .expect("the cpu line of /proc/stat")
+        .split_whitespace()
+        .map(|field| field.parse::<u64>().expect("a tick count"))
+        .enumerate()
+        // user, nice, system, (idle, iowait,) irq, softirq
+        .filter(|(i, _)| matches!(i, 0 | 1 | 2 | 5 | 6))
+        .map(|(_, t)| t)
+        .sum();
+    Duration::from_millis(ticks * 10)
+}
+
 pub(crate) fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
         .ok()

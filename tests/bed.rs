@@ -526,7 +526,10 @@ fn verifier_daemon_and_its_fallback_decide_alike() {
 
     let (code, stderr, entry) = login(None, &bed.iam_user);
     assert_eq!((code, entry.verdict), (Some(0), true), "{stderr} {entry:?}");
-    assert!(stderr.is_empty(), "the daemon should have answered: {stderr}");
+    assert!(
+        stderr.is_empty(),
+        "the daemon should have answered: {stderr}"
+    );
     let (code, stderr, entry) = login(None, &bed.other_iam_user);
     assert_eq!(code, Some(1), "{stderr}");
     assert_eq!((entry.verdict, entry.reason.as_str()), (false, "user"));
@@ -534,7 +537,10 @@ fn verifier_daemon_and_its_fallback_decide_alike() {
     let missing = "/nonexistent/rds-emulator/verifier.sock";
     let (code, stderr, entry) = login(Some(missing), &bed.iam_user);
     assert_eq!((code, entry.verdict), (Some(0), true), "{stderr} {entry:?}");
-    assert!(stderr.contains("running"), "expected the fallback: {stderr}");
+    assert!(
+        stderr.contains("running"),
+        "expected the fallback: {stderr}"
+    );
     let (code, stderr, entry) = login(Some(missing), &bed.other_iam_user);
     assert_eq!(code, Some(1), "{stderr}");
     assert_eq!((entry.verdict, entry.reason.as_str()), (false, "user"));
