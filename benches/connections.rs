@@ -10,10 +10,9 @@
 //! `target/bench-results/connections.json` and a summary to stderr.
 //!
 //! Per mode (see `testbed.rs`) and round: wall time, this process's CPU time (user +
-//! system, all threads) and the whole machine's busy CPU time (`/proc/stat`) over the N
-//! connects. The client's CPU time is what the client itself spends; machine minus client
-//! is, on an otherwise quiet machine, the servers' share (for IAM: the login through PAM
-//! and the token verifier). `password+adapter-tls` isolates the adapter's client-side TLS
+//! system, all threads) and that of the bed's server processes (PostgreSQL, MariaDB, the
+//! token verifier, with the short-lived children each login forks: backends, PAM helpers)
+//! over the N connects. `password+adapter-tls` isolates the adapter's client-side TLS
 //! settings (its root store: the signing region's RDS roots, parsed for every connection).
 //!
 //! `BENCH_CONNECTIONS_RESULTS` names the results file (default `connections`);
@@ -32,7 +31,7 @@ use serde_json::json;
 use sqlx::mysql::MySqlPoolOptions;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{MySql, Pool, Postgres};
-use testbed::{Bed, Mode, env_number, machine_busy_cpu, median, process_cpu, results_path};
+use testbed::{Bed, Mode, env_number, median, process_cpu, results_path, server_processes_cpu};
 
 const MODES: [Mode; 3] = [Mode::Password, Mode::Iam, Mode::PasswordAdapterTls];
 
@@ -40,7 +39,8 @@ const MODES: [Mode; 3] = [Mode::Password, Mode::Iam, Mode::PasswordAdapterTls];
 struct Sample {
     wall: Duration,
     cpu: Duration,
-    machine_cpu: Duration,
+    /// The bed's server processes' CPU time.
+    server_cpu: Duration,
 }
 
 /// Opens `n` new physical connections one after the other; returns the distinct server
@@ -81,13 +81,13 @@ async fn measure(bed: &Bed, engine: &str, mode: Mode, n: usize) -> Sample {
                 .pg_pool(mode, PgPoolOptions::new().max_connections(1))
                 .await;
             open_pg(&pool, 1).await; // warm-up: the first connection, DNS, TLS config
-            let (cpu_before, machine_before) = (process_cpu(), machine_busy_cpu());
+            let (cpu_before, servers_before) = (process_cpu(), server_processes_cpu());
             let started = Instant::now();
             let ids = open_pg(&pool, n).await;
             let sample = Sample {
                 wall: started.elapsed(),
                 cpu: process_cpu() - cpu_before,
-                machine_cpu: machine_busy_cpu().saturating_sub(machine_before),
+                server_cpu: server_processes_cpu().saturating_sub(servers_before),
             };
             pool.close().await;
             (ids, sample)
@@ -97,13 +97,13 @@ async fn measure(bed: &Bed, engine: &str, mode: Mode, n: usize) -> Sample {
                 .mysql_pool(mode, MySqlPoolOptions::new().max_connections(1))
                 .await;
             open_mysql(&pool, 1).await;
-            let (cpu_before, machine_before) = (process_cpu(), machine_busy_cpu());
+            let (cpu_before, servers_before) = (process_cpu(), server_processes_cpu());
             let started = Instant::now();
             let ids = open_mysql(&pool, n).await;
             let sample = Sample {
                 wall: started.elapsed(),
                 cpu: process_cpu() - cpu_before,
-                machine_cpu: machine_busy_cpu().saturating_sub(machine_before),
+                server_cpu: server_processes_cpu().saturating_sub(servers_before),
             };
             pool.close().await;
             (ids, sample)
@@ -125,16 +125,10 @@ fn stats(mut values: Vec<f64>) -> serde_json::Value {
 
 fn summary(samples: &[Sample], n: usize) -> serde_json::Value {
     let per = |f: fn(&Sample) -> Duration| samples.iter().map(|s| us_per(f(s), n)).collect();
-    // What the rest of the machine (the servers, on a quiet machine) spent per connection.
-    let servers = samples
-        .iter()
-        .map(|s| us_per(s.machine_cpu.saturating_sub(s.cpu), n))
-        .collect();
     json!({
         "wall_us_per_connection": stats(per(|s| s.wall)),
         "client_cpu_us_per_connection": stats(per(|s| s.cpu)),
-        "machine_cpu_us_per_connection": stats(per(|s| s.machine_cpu)),
-        "server_cpu_us_per_connection": stats(servers),
+        "server_cpu_us_per_connection": stats(per(|s| s.server_cpu)),
     })
 }
 
@@ -187,11 +181,11 @@ fn main() {
                 let i = (round + k) % MODES.len();
                 let sample = runtime.block_on(measure(&bed, engine, MODES[i], n));
                 eprintln!(
-                    "{engine:<8} round {round} {:<22} {:8.0} us/conn wall {:7.0} us/conn client CPU {:7.0} us/conn machine CPU",
+                    "{engine:<8} round {round} {:<22} {:8.0} us/conn wall {:7.0} us/conn client CPU {:7.0} us/conn server CPU",
                     MODES[i].name(),
                     us_per(sample.wall, n),
                     us_per(sample.cpu, n),
-                    us_per(sample.machine_cpu, n)
+                    us_per(sample.server_cpu, n)
                 );
                 samples[i].push(sample);
             }

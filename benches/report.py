@@ -274,10 +274,12 @@ if conn:
         "verification.")
     out("")
     out("*Client CPU* = this process's CPU time (user + system, all threads, "
-        "`CLOCK_PROCESS_CPUTIME_ID`) over the round, per connection. *Server CPU* = the whole "
-        "machine's busy CPU time (`/proc/stat`) minus the client's: on a quiet machine, what the "
-        "database servers (and, for IAM, PAM and the token verifier) spent. Everything else in "
-        "the wall time is waiting.")
+        "`CLOCK_PROCESS_CPUTIME_ID`) over the round, per connection. *Server CPU* = the CPU "
+        "time of the bed's server processes over the round (`/proc/<pid>/stat`, user + system: "
+        "the PostgreSQL postmaster, `mariadbd` and the token verifier daemon with all their "
+        "descendants and the exited children each reaped, so a PostgreSQL backend or a PAM "
+        "helper that lives for one login is counted), per connection. Everything else in the "
+        "wall time is waiting.")
     out("")
     out("**Client-side overhead** of IAM = (client CPU per connection of `iam` − that of "
         "`password`) / wall time per connection of `password`, medians. A second view, in wall "
@@ -294,7 +296,7 @@ if conn:
         "during a connect a small write waits for the peer's delayed ACK (40 ms on Linux), once "
         "or twice: most of the wall time below, for both pools alike. The first tables are what a "
         "sqlx 0.9.0 user sees; the second set repeats the run with delayed ACKs turned off on "
-        "the loopback route (`ip route change ... quickack 1`, restored afterwards), which shows "
+        "the loopback route (`ip route replace ... quickack 1`, restored afterwards), which shows "
         "the logins' own cost, as sqlx with `TCP_NODELAY` would.")
     out("")
     connection_tables(conn, "###")

@@ -209,27 +209,95 @@ pub(crate) fn process_cpu() -> Duration {
     )
 }
 
-/// An environment variable parsed as a number, or `default`.
-/// Busy CPU time of the whole machine so far (all CPUs: user, nice, system, irq,
-/// softirq from the first line of `/proc/stat`), in the kernel's clock ticks (`USER_HZ`,
-/// 100 per second on Linux).
-pub(crate) fn machine_busy_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/stat").expect("/proc/stat (Linux)");
-    let ticks: u64 = stat
-        .lines()
-        .next()
-        .and_then(|line| line.strip_prefix("cpu "))
-        .expect("the cpu line of /proc/stat")
-        .split_whitespace()
-        .map(|field| field.parse::<u64>().expect("a tick count"))
-        .enumerate()
-        // user, nice, system, (idle, iowait,) irq, softirq
-        .filter(|(i, _)| matches!(i, 0 | 1 | 2 | 5 | 6))
-        .map(|(_, t)| t)
-        .sum();
-    Duration::from_millis(ticks * 10)
+/// CPU time (user + system) used so far by the test bed's servers: every process in the
+/// trees of the PostgreSQL postmaster, `mariadbd` and the bed's token verifier daemon,
+/// with the exited children each has reaped (`/proc/<pid>/stat` fields 14–17). A
+/// PostgreSQL backend or a PAM helper that lives for one login is counted: its time lands
+/// in its parent's counters when it exits. Unlike the ticks of `/proc/stat`, which are
+/// sampled and miss work that starts and ends between two ticks (wake-ups on a
+/// delayed-ACK timer), the kernel scales these to each process's measured run time; the
+/// unit is the clock tick (10 ms) per process. Other work on the machine is not counted.
+pub(crate) fn server_processes_cpu() -> Duration {
+    let processes: Vec<ProcessStat> = std::fs::read_dir("/proc")
+        .expect("/proc (Linux)")
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        // A process may exit between the listing and the read: it is then skipped, and
+        // its time is already in its parent's counters.
+        .filter_map(ProcessStat::read)
+        .collect();
+    let comm_of = |pid: u32| {
+        processes
+            .iter()
+            .find(|p| p.pid == pid)
+            .map(|p| p.comm.as_str())
+    };
+    let is_root = |p: &ProcessStat| match p.comm.as_str() {
+        "postgres" => comm_of(p.ppid) != Some("postgres"),
+        "mariadbd" | "mysqld" => true,
+        _ => p.pid == verifier_daemon_pid(),
+    };
+    let mut tree: Vec<u32> = processes
+        .iter()
+        .filter(|p| is_root(p))
+        .map(|p| p.pid)
+        .collect();
+    let mut ticks = 0;
+    while let Some(pid) = tree.pop() {
+        for p in &processes {
+            if p.pid == pid {
+                ticks += p.ticks;
+            }
+            if p.ppid == pid {
+                tree.push(p.pid);
+            }
+        }
+    }
+    let per_second = rustix::param::clock_ticks_per_second();
+    Duration::from_nanos(ticks * 1_000_000_000 / per_second)
 }
 
+/// The bed's verifier daemon (`tests/rds-emulator`), from its pid file; 0 when not running.
+fn verifier_daemon_pid() -> u32 {
+    std::fs::read_to_string("/run/rds-emulator/verifier.pid")
+        .ok()
+        .and_then(|pid| pid.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// The parts of `/proc/<pid>/stat` that [`server_processes_cpu`] needs.
+struct ProcessStat {
+    pid: u32,
+    comm: String,
+    ppid: u32,
+    /// utime + stime + cutime + cstime, in clock ticks.
+    ticks: u64,
+}
+
+impl ProcessStat {
+    fn read(pid: u32) -> Option<Self> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // The command name (field 2) is in parentheses and may hold spaces or
+        // parentheses: the fields after the last `)` start at field 3 (state).
+        let (head, rest) = stat.rsplit_once(')')?;
+        let comm = head.split_once('(')?.1.to_owned();
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ppid = fields.get(1)?.parse().ok()?; // field 4
+        let ticks = fields
+            .get(11..15)? // fields 14..=17: utime, stime, cutime, cstime
+            .iter()
+            .filter_map(|field| field.parse::<u64>().ok())
+            .sum();
+        Some(Self {
+            pid,
+            comm,
+            ppid,
+            ticks,
+        })
+    }
+}
+
+/// An environment variable parsed as a number, or `default`.
 pub(crate) fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name)
         .ok()
