@@ -489,8 +489,9 @@ fn verifier_matches_aws_reference_signature() {
 }
 
 /// Every login runs the bed's compiled `pam_script_auth`, which asks the verifier
-/// daemon (`verifier.py --serve`); without the daemon it runs verifier.py itself.
-/// Both paths must decide alike, and the daemon must run this checkout's verifier.py.
+/// daemon (`verifier.py --serve`); without the daemon it runs verifier.py itself
+/// (`RDS_EMULATOR_VERIFIER_DIRECT=1` forces that). Both paths must decide alike, and
+/// the daemon must run this checkout's verifier.py.
 #[test]
 fn verifier_daemon_and_its_fallback_decide_alike() {
     let bed = Testbed::load();
@@ -502,7 +503,7 @@ fn verifier_daemon_and_its_fallback_decide_alike() {
     let engine = Engine::Postgres;
     let token = bed.mint_token(engine, &bed.iam_user);
     let log = VerifierLog::open(&bed);
-    let login = |socket: Option<&str>, user: &str| {
+    let login = |direct: bool, user: &str| {
         let mark = log.mark();
         let mut command = Command::new("/var/lib/rds-emulator/pam/pam_script_auth");
         command
@@ -510,8 +511,8 @@ fn verifier_daemon_and_its_fallback_decide_alike() {
             .env("PAM_SERVICE", engine.pam_service())
             .env("PAM_USER", user)
             .env("PAM_AUTHTOK", &token);
-        if let Some(socket) = socket {
-            command.env("RDS_EMULATOR_VERIFIER_SOCKET", socket);
+        if direct {
+            command.env("RDS_EMULATOR_VERIFIER_DIRECT", "1");
         }
         let out = command.output().expect("run pam_script_auth");
         let entry = log
@@ -524,13 +525,13 @@ fn verifier_daemon_and_its_fallback_decide_alike() {
         )
     };
 
-    let (code, stderr, entry) = login(None, &bed.iam_user);
+    let (code, stderr, entry) = login(false, &bed.iam_user);
     assert_eq!((code, entry.verdict), (Some(0), true), "{stderr} {entry:?}");
     assert!(
         stderr.is_empty(),
         "the daemon should have answered: {stderr}"
     );
-    let (code, stderr, entry) = login(None, &bed.other_iam_user);
+    let (code, stderr, entry) = login(false, &bed.other_iam_user);
     assert_eq!(code, Some(1), "{stderr}");
     assert_eq!((entry.verdict, entry.reason.as_str()), (false, "user"));
 
@@ -541,14 +542,13 @@ fn verifier_daemon_and_its_fallback_decide_alike() {
         .open(&bed.verifier_log)
         .is_ok()
     {
-        let missing = "/nonexistent/rds-emulator/verifier.sock";
-        let (code, stderr, entry) = login(Some(missing), &bed.iam_user);
+        let (code, stderr, entry) = login(true, &bed.iam_user);
         assert_eq!((code, entry.verdict), (Some(0), true), "{stderr} {entry:?}");
         assert!(
             stderr.contains("running"),
             "expected the fallback: {stderr}"
         );
-        let (code, stderr, entry) = login(Some(missing), &bed.other_iam_user);
+        let (code, stderr, entry) = login(true, &bed.other_iam_user);
         assert_eq!(code, Some(1), "{stderr}");
         assert_eq!((entry.verdict, entry.reason.as_str()), (false, "user"));
     } else {

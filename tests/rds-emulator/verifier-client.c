@@ -15,8 +15,11 @@
  *
  * Built by tests/rds-emulator/setup:
  *   cc -O2 -Wall -Wextra -Werror -DSOCKET_PATH='"..."' -DVERIFIER_PATH='"..."'
- * RDS_EMULATOR_VERIFIER_SOCKET overrides SOCKET_PATH (for the bed's self-checks;
- * PAM does not pass it).
+ * The socket path is fixed at build time on purpose: the database server's
+ * environment reaches this program through pam_script, so an environment
+ * variable naming the socket could point it at one that answers "accept".
+ * RDS_EMULATOR_VERIFIER_DIRECT=1 only forces the direct check (never a socket),
+ * for the bed's self-checks of the fallback.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -63,8 +66,9 @@ static int run_verifier_directly(const char *why) {
 }
 
 int main(void) {
-    const char *socket_path = getenv("RDS_EMULATOR_VERIFIER_SOCKET");
-    if (socket_path == NULL || socket_path[0] == '\0') socket_path = SOCKET_PATH;
+    if (strcmp(env_or_empty("RDS_EMULATOR_VERIFIER_DIRECT"), "1") == 0)
+        return run_verifier_directly("RDS_EMULATOR_VERIFIER_DIRECT=1");
+    const char *socket_path = SOCKET_PATH;
 
     struct sockaddr_un addr;
     memset(&addr, 0, sizeof addr);
