@@ -9,9 +9,11 @@
  * This client costs well under a millisecond; the decision is made by the same
  * Python code either way.
  *
- * When the daemon's socket is missing or refuses connections, it runs the
- * verifier itself (VERIFIER_PATH in PAM mode, same environment), so logins never
- * depend on the daemon. Any other failure refuses the login (fail closed).
+ * When the daemon's socket is missing, refuses connections or does not accept
+ * one in time, it runs the verifier itself (VERIFIER_PATH in PAM mode, same
+ * environment), so logins never depend on the daemon. Any other failure refuses
+ * the login (fail closed). alarm(15) bounds the whole check, the exec'd fallback
+ * included (a pending alarm survives exec): a stuck daemon never hangs a login.
  *
  * Built by tests/rds-emulator/setup:
  *   cc -O2 -Wall -Wextra -Werror -DSOCKET_PATH='"..."' -DVERIFIER_PATH='"..."'
@@ -44,9 +46,10 @@ static const char *env_or_empty(const char *name) {
     return value ? value : "";
 }
 
-static int write_all(int fd, const char *data, size_t len) {
+/* MSG_NOSIGNAL: a daemon that went away must not kill this process with SIGPIPE. */
+static int send_all(int fd, const char *data, size_t len) {
     while (len > 0) {
-        ssize_t n = write(fd, data, len);
+        ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EINTR) continue;
             return -1;
@@ -66,6 +69,7 @@ static int run_verifier_directly(const char *why) {
 }
 
 int main(void) {
+    alarm(15);
     if (strcmp(env_or_empty("RDS_EMULATOR_VERIFIER_DIRECT"), "1") == 0)
         return run_verifier_directly("RDS_EMULATOR_VERIFIER_DIRECT=1");
     const char *socket_path = SOCKET_PATH;
@@ -84,23 +88,29 @@ int main(void) {
         perror("rds-emulator verifier-client: socket");
         return EXIT_BROKEN;
     }
+    /* Before connect: on a Unix socket SO_SNDTIMEO also bounds a connect that waits
+     * for room in a full listen queue (it then fails with EAGAIN). */
+    struct timeval timeout = {.tv_sec = 10, .tv_usec = 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
     if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
         if (errno == ENOENT || errno == ECONNREFUSED) {
             close(fd);
             return run_verifier_directly("no verifier daemon");
         }
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ETIMEDOUT) {
+            close(fd);
+            return run_verifier_directly("the verifier daemon did not accept in time");
+        }
         perror("rds-emulator verifier-client: connect");
         return EXIT_BROKEN;
     }
-    struct timeval timeout = {.tv_sec = 10, .tv_usec = 0};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
 
     /* verify\0SERVICE\0USER\0TOKEN: environment strings cannot hold a NUL. */
     const char *fields[] = {"verify", env_or_empty("PAM_SERVICE"), env_or_empty("PAM_USER"),
                             env_or_empty("PAM_AUTHTOK")};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
-        if ((i > 0 && write_all(fd, "", 1) < 0) || write_all(fd, fields[i], strlen(fields[i])) < 0) {
+        if ((i > 0 && send_all(fd, "", 1) < 0) || send_all(fd, fields[i], strlen(fields[i])) < 0) {
             perror("rds-emulator verifier-client: send");
             return EXIT_BROKEN;
         }

@@ -22,8 +22,9 @@ hands the three values to this program running as a daemon (`--serve`) over a
 Unix socket: starting Python for every login would cost ~20 ms of CPU, far more
 than RDS spends checking a token, and would dominate the connection benchmarks.
 The daemon makes the same decision with the same code. When the socket is not
-there, the client runs this file directly (PAM mode), so logins never depend on
-the daemon being up. Daemon protocol, one request per connection:
+there, refuses or does not accept in time, the client runs this file directly
+(PAM mode), so logins never depend on the daemon being up. Daemon protocol, one
+request per connection:
 
   request:  b"verify\0SERVICE\0USER\0TOKEN"   reply: b"accept ok\n" or b"refuse REASON\n"
   request:  b"ping"                            reply: b"pong SHA256-OF-THIS-FILE\n"
@@ -455,6 +456,9 @@ def serve_main(argv):
 
     class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
         daemon_threads = True
+        # Bursts of logins (benchmarks open many at once) must not overflow the
+        # listen queue (default 5); clients wait in it at most their send timeout.
+        request_queue_size = 128
 
     try:
         os.unlink(args.socket)
