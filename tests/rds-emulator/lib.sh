@@ -195,8 +195,8 @@ my_restart() {
 
 # ---- the verifier daemon (verifier.py --serve) ------------------------------
 
-# verifier_ping: prints the digest the running daemon reports, or fails.
-verifier_ping() {
+# verifier_pong: prints what the running daemon reports ("DIGEST PID"), or fails.
+verifier_pong() {
     /usr/bin/python3 -I -c '
 import socket, sys
 s = socket.socket(socket.AF_UNIX)
@@ -206,17 +206,46 @@ s.sendall(b"ping")
 s.shutdown(socket.SHUT_WR)
 reply = s.recv(200).decode()
 assert reply.startswith("pong "), reply
-print(reply.split()[1])
+print(" ".join(reply.split()[1:]))
 ' "$VERIFIER_SOCKET" 2>/dev/null
 }
 
-# verifier_stop: stops the daemon named by the pid file (only if it is ours).
+# verifier_ping: prints the digest the running daemon reports, or fails.
+verifier_ping() {
+    local pong
+    pong=$(verifier_pong) || return 1
+    echo "${pong%% *}"
+}
+
+# verifier_is_ours PID: PID is a live verifier daemon (not another program, not a zombie).
+verifier_is_ours() {
+    [[ $1 =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -q 'verifier.py --serve'
+}
+
+# verifier_exits_within PID TENTHS: polls until PID is no longer a verifier daemon.
+verifier_exits_within() {
+    local i
+    for ((i = 0; i < $2; i++)); do
+        verifier_is_ours "$1" || return 0
+        sleep 0.1
+    done
+    ! verifier_is_ours "$1"
+}
+
+# verifier_stop: stops the daemon named by the pid file, or else the one answering on
+# the socket (only if it is ours): SIGTERM, then SIGKILL if it has not exited within
+# 5 s. Removes the pid file and the socket in any case.
 verifier_stop() {
     local pid
-    pid=$(cat "$VERIFIER_PIDFILE" 2>/dev/null) || return 0
-    if [ -n "$pid" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'verifier.py --serve'; then
-        kill "$pid" 2>/dev/null || true
-        wait_until "the verifier daemon to stop" 10 test ! -e "/proc/$pid"
+    pid=$(cat "$VERIFIER_PIDFILE" 2>/dev/null) || pid=
+    verifier_is_ours "$pid" || pid=$(verifier_pong | cut -s -d' ' -f2) || pid=
+    if verifier_is_ours "$pid"; then
+        kill -TERM "$pid" 2>/dev/null || true
+        if ! verifier_exits_within "$pid" 50; then
+            say "the verifier daemon (pid $pid) did not exit on SIGTERM: SIGKILL"
+            kill -KILL "$pid" 2>/dev/null || true
+            verifier_exits_within "$pid" 50 || say "the verifier daemon (pid $pid) survived SIGKILL"
+        fi
     fi
     rm -f "$VERIFIER_PIDFILE" "$VERIFIER_SOCKET"
 }

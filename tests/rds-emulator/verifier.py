@@ -27,7 +27,7 @@ there, refuses or does not accept in time, the client runs this file directly
 request per connection:
 
   request:  b"verify\0SERVICE\0USER\0TOKEN"   reply: b"accept ok\n" or b"refuse REASON\n"
-  request:  b"ping"                            reply: b"pong SHA256-OF-THIS-FILE\n"
+  request:  b"ping"                            reply: b"pong SHA256-OF-THIS-FILE PID\n"
 
   verifier.py --serve --socket /run/rds-emulator/verifier.sock [--pidfile F]
 
@@ -399,7 +399,7 @@ def source_digest():
 def answer(request, digest):
     """The daemon's reply to one request (bytes in, bytes out)."""
     if request == b"ping":
-        return ("pong %s\n" % digest).encode("ascii")
+        return ("pong %s %d\n" % (digest, os.getpid())).encode("ascii")
     parts = request.split(b"\0")
     if len(parts) != 4 or parts[0] != b"verify":
         return b"refuse bad_request\n"
