@@ -319,8 +319,22 @@ def format_line(now, service, user, info, accepted, reason):
 
 
 def append_log(path, line):
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o664)
+    created = False
     try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    except FileNotFoundError:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o664)
+        created = True
+    try:
+        if created:
+            # (Re)created, e.g. by the root daemon after the log was removed: 0664
+            # root:postgres like setup makes it, so the fallback under PostgreSQL
+            # (user postgres) can still append to it.
+            os.fchmod(fd, 0o664)
+            if os.geteuid() == 0:
+                import grp
+
+                os.fchown(fd, 0, grp.getgrnam("postgres").gr_gid)
         os.write(fd, line.encode("utf-8"))  # one write: lines never interleave
     finally:
         os.close(fd)
