@@ -16,7 +16,7 @@
  * included (a pending alarm survives exec): a stuck daemon never hangs a login.
  *
  * Built by tests/rds-emulator/setup:
- *   cc -O2 -Wall -Wextra -Werror -DSOCKET_PATH='"..."' -DVERIFIER_PATH='"..."'
+ *   cc -O2 -Wall -Wextra -DSOCKET_PATH='"..."' -DVERIFIER_PATH='"..."'
  * The socket path is fixed at build time on purpose: the database server's
  * environment reaches this program through pam_script, so an environment
  * variable naming the socket could point it at one that answers "accept".
