@@ -1,15 +1,27 @@
 #!/usr/bin/env bash
-# Build cost of signing IAM auth tokens: a release build of a program that uses only
-# rds-iam-token (no optional features) against one that uses aws-config + aws-sdk-rds, as
-# the AWS docs suggest. Each is built from a clean target directory; dependencies are
-# fetched first so that download time is not counted.
+# Build cost: clean release builds of small programs, each from a clean target directory
+# (dependencies are fetched first, so download time is not counted):
+#   token-only     signs a token with rds-iam-token alone (no optional features);
+#   sdk-rds        the same with aws-config + aws-sdk-rds's AuthTokenGenerator, as the AWS
+#                  docs suggest: the baseline of token-only;
+#   adapter        a sqlx PostgreSQL pool with sqlx-rds-iam and aws-config (the quickstart);
+#   sqlx-sdk-rds   the same pool built by hand: aws-config + aws-sdk-rds sign one token that
+#                  becomes the password (no refresh): the baseline of adapter;
+#   sqlx-password  the same pool with a static password: what IAM adds at all.
 #
 #   benches/build-cost.sh            # builds under target/build-cost (or $BUILD_COST_DIR)
+#   benches/build-cost.sh --check    # only `cargo check` every program (CI: they must build)
 #
-# Prints wall time and the number of crates compiled for each, and the ratio.
+# Prints wall time and the number of crates compiled for each, and the ratios.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+check=0
+case "${1:-}" in
+    --check) check=1 ;;
+    "") ;;
+    *) echo "usage: benches/build-cost.sh [--check]" >&2; exit 2 ;;
+esac
 work=${BUILD_COST_DIR:-$root/target/build-cost}
 rm -rf "$work"
 mkdir -p "$work"
@@ -88,6 +100,112 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 }
 RUST
 
+new_program adapter
+cat >"$work/adapter/Cargo.toml" <<TOML
+[package]
+name = "adapter"
+version = "0.0.0"
+edition = "2024"
+publish = false
+
+[dependencies]
+aws-config = { version = "1.13", features = ["behavior-version-latest"] }
+sqlx = { version = "0.9", default-features = false, features = ["postgres", "runtime-tokio"] }
+sqlx-rds-iam = { path = "$root/crates/sqlx-rds-iam", default-features = false, features = ["postgres"] }
+tokio = { version = "1", features = ["macros", "rt-multi-thread"] }
+
+# Not part of the rds-iam workspace.
+[workspace]
+TOML
+cat >"$work/adapter/src/main.rs" <<'RUST'
+use sqlx::postgres::PgPoolOptions;
+use sqlx_rds_iam::{IamAuth, IamAuthExt};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let sdk = aws_config::load_from_env().await;
+    let pool = PgPoolOptions::new()
+        .iam_auth(IamAuth::from_sdk_config(&sdk))
+        .connect_lazy("postgres://app@mydb.abc123.us-east-1.rds.amazonaws.com:5432/app")
+        .await?;
+    let answer: i32 = sqlx::query_scalar("select 6 * 7").fetch_one(&pool).await?;
+    println!("{answer}");
+    Ok(())
+}
+RUST
+
+new_program sqlx-sdk-rds
+cat >"$work/sqlx-sdk-rds/Cargo.toml" <<TOML
+[package]
+name = "sqlx-sdk-rds"
+version = "0.0.0"
+edition = "2024"
+publish = false
+
+[dependencies]
+aws-config = { version = "1.13", features = ["behavior-version-latest"] }
+aws-sdk-rds = "1.159"
+sqlx = { version = "0.9", default-features = false, features = ["postgres", "runtime-tokio", "tls-rustls-ring-webpki"] }
+tokio = { version = "1", features = ["macros", "rt-multi-thread"] }
+
+# Not part of the rds-iam workspace.
+[workspace]
+TOML
+cat >"$work/sqlx-sdk-rds/src/main.rs" <<'RUST'
+use aws_sdk_rds::auth_token::{AuthTokenGenerator, Config};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let host = "mydb.abc123.us-east-1.rds.amazonaws.com";
+    let sdk = aws_config::load_from_env().await;
+    let generator = AuthTokenGenerator::new(
+        Config::builder().hostname(host).port(5432).username("app").build()?,
+    );
+    let token = generator.auth_token(&sdk).await?;
+    let options = PgConnectOptions::new()
+        .host(host)
+        .port(5432)
+        .username("app")
+        .password(token.as_str())
+        .database("app")
+        .ssl_mode(PgSslMode::VerifyFull)
+        .ssl_root_cert("global-bundle.pem");
+    let pool = PgPoolOptions::new().connect_lazy_with(options);
+    let answer: i32 = sqlx::query_scalar("select 6 * 7").fetch_one(&pool).await?;
+    println!("{answer}");
+    Ok(())
+}
+RUST
+
+new_program sqlx-password
+cat >"$work/sqlx-password/Cargo.toml" <<TOML
+[package]
+name = "sqlx-password"
+version = "0.0.0"
+edition = "2024"
+publish = false
+
+[dependencies]
+sqlx = { version = "0.9", default-features = false, features = ["postgres", "runtime-tokio", "tls-rustls-ring-webpki"] }
+tokio = { version = "1", features = ["macros", "rt-multi-thread"] }
+
+# Not part of the rds-iam workspace.
+[workspace]
+TOML
+cat >"$work/sqlx-password/src/main.rs" <<'RUST'
+use sqlx::postgres::PgPoolOptions;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let url = std::env::var("DATABASE_URL")?;
+    let pool = PgPoolOptions::new().connect_lazy(&url)?;
+    let answer: i32 = sqlx::query_scalar("select 6 * 7").fetch_one(&pool).await?;
+    println!("{answer}");
+    Ok(())
+}
+RUST
+
 measure() {
     local name=$1 dir=$work/$1
     (cd "$dir" && cargo fetch --quiet)
@@ -99,16 +217,36 @@ measure() {
     crates=$(grep -c '^ *Compiling ' "$dir/build.log")
     local secs
     secs=$(echo "$end - $start" | bc)
-    printf '%-12s %7.1f s  %4d crates compiled\n' "$name" "$secs" "$crates"
+    printf '%-14s %7.1f s  %4d crates compiled\n' "$name" "$secs" "$crates"
     eval "${name//-/_}_secs=$secs"
 }
 
+if [ "$check" = 1 ]; then
+    # One shared target directory: only that every program still compiles matters here.
+    for name in token-only sdk-rds adapter sqlx-sdk-rds sqlx-password; do
+        (cd "$work/$name" && CARGO_TARGET_DIR="$root/target/build-cost-check" cargo check --quiet)
+        echo "$name: builds"
+    done
+    exit 0
+fi
+
+ratio() { # ratio NAME_A SECS_A NAME_B SECS_B
+    printf '%s takes %.1f%% of the time of %s (%.1fx faster)\n' "$1" \
+        "$(echo "100 * $2 / $4" | bc -l)" "$3" "$(echo "$4 / $2" | bc -l)"
+}
+
 echo "rustc $(rustc --version | cut -d' ' -f2), $(nproc) CPUs, release builds from clean target dirs"
-echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine slows both builds)"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine slows every build)"
 measure token-only
 measure sdk-rds
+measure adapter
+measure sqlx-sdk-rds
+measure sqlx-password
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 # shellcheck disable=SC2154 # set by measure through eval
-printf 'token-only takes %.1f%% of the time of sdk-rds (%.1fx faster)\n' \
-    "$(echo "100 * $token_only_secs / $sdk_rds_secs" | bc -l)" \
-    "$(echo "$sdk_rds_secs / $token_only_secs" | bc -l)"
+{
+    ratio token-only "$token_only_secs" sdk-rds "$sdk_rds_secs"
+    ratio adapter "$adapter_secs" sqlx-sdk-rds "$sqlx_sdk_rds_secs"
+    printf 'adapter takes %.2fx the time of sqlx-password (what IAM adds to a sqlx program)\n' \
+        "$(echo "$adapter_secs / $sqlx_password_secs" | bc -l)"
+}

@@ -296,7 +296,7 @@ if conn:
         "during a connect a small write waits for the peer's delayed ACK (40 ms on Linux), once "
         "or twice: most of the wall time below, for both pools alike. The first tables are what a "
         "sqlx 0.9.0 user sees; the second set repeats the run with delayed ACKs turned off on "
-        "the loopback route (`ip route replace ... quickack 1`, restored afterwards), which shows "
+        "the loopback routes of 127.0.0.1 and ::1 (`ip route replace ... quickack 1`, restored afterwards), which shows "
         "the logins' own cost, as sqlx with `TCP_NODELAY` would.")
     out("")
     connection_tables(conn, "###")
