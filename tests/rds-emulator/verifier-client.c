@@ -90,7 +90,7 @@ int main(void) {
     }
     /* Before connect: on a Unix socket SO_SNDTIMEO also bounds a connect that waits
      * for room in a full listen queue (it then fails with EAGAIN). */
-    struct timeval timeout = {.tv_sec = 10, .tv_usec = 0};
+    struct timeval timeout = {.tv_sec = 5, .tv_usec = 0}; /* leaves a fallback 10 s of the alarm */
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
     if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
