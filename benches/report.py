@@ -394,7 +394,13 @@ else:
 
 verbatim("Build cost", "build-cost", "build-cost.txt",
          "[benches/build-cost.sh](benches/build-cost.sh): clean release builds of small programs "
-         "(dependencies fetched beforehand). Its output:")
+         "(dependencies fetched beforehand), each from an empty target directory: `token-only` "
+         "signs a token with rds-iam-token alone, `sdk-rds` with aws-config + aws-sdk-rds's "
+         "`AuthTokenGenerator` (its baseline); `adapter` is a sqlx PostgreSQL pool with "
+         "sqlx-rds-iam and aws-config (the quickstart), `sqlx-sdk-rds` the same pool built by "
+         "hand, aws-sdk-rds signing one token that becomes the password (its baseline, and it "
+         "never refreshes), `sqlx-password` the same pool with a static password (what IAM adds "
+         "at all). Its output:")
 
 # ---------------------------------------------------------------------------------------
 out("## What ran")
