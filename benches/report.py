@@ -220,8 +220,11 @@ conn = load("connections.json")
 conn_quickack = load("connections-quickack.json")
 
 
-def connection_tables(conn, heading):
-    """One table per engine and the overhead lines, for one run of benches/connections.rs."""
+def connection_tables(conn, heading, judged):
+    """One table per engine and the overhead lines, for one run of benches/connections.rs.
+
+    `judged`: whether this run is the target's setting (sqlx 0.9.0 as released).
+    """
     for engine, modes in ordered(conn["engines"], ENGINES):
         title = "PostgreSQL" if engine == "postgres" else "MariaDB"
         pw = modes["password"]
@@ -241,8 +244,17 @@ def connection_tables(conn, heading):
         cpw = pw["client_cpu_us_per_connection"]["median"]
         ciam = iam["client_cpu_us_per_connection"]["median"]
         overhead = (ciam - cpw) / wpw
+        judgement = (f"target <= 5%: {verdict(overhead <= 0.05)}" if judged else
+                     "for reference; the target is judged on sqlx 0.9.0 as released, above")
         out(f"- client-side overhead (CPU definition): ({fmt_us(ciam)} − {fmt_us(cpw)}) / {fmt_us(wpw)} = "
-            f"**{overhead * 100:+.1f}%** (target <= 5%: {verdict(overhead <= 0.05)})")
+            f"**{overhead * 100:+.1f}%** ({judgement})")
+        if engine == "mysql":
+            out("- a MySQL IAM login takes one round trip more than a password login: the server "
+                "switches the client to the cleartext plugin (`mysql_clear_password`) to receive the "
+                "token, as RDS MySQL's `AWSAuthenticationPlugin` does; under strace that is one more "
+                "send and two more receives per connection. That round trip (a TLS record each way, "
+                "a wake-up) is client CPU the protocol costs, not the adapter's work; its TLS "
+                "settings alone are the next line")
         if tls:
             wtls = tls["wall_us_per_connection"]["median"]
             ctls = tls["client_cpu_us_per_connection"]["median"]
@@ -299,14 +311,14 @@ if conn:
         "the loopback routes of 127.0.0.1 and ::1 (`ip route replace ... quickack 1`, restored afterwards), which shows "
         "the logins' own cost, as sqlx with `TCP_NODELAY` would.")
     out("")
-    connection_tables(conn, "###")
+    connection_tables(conn, "###", judged=True)
     if conn_quickack:
         out("### Without the delayed-ACK stalls (loopback `quickack 1`)")
         out("")
         out(f"Same benchmark, {conn_quickack['rounds']} rounds of {conn_quickack['connections_per_round']} "
             "connections, run right after the first.")
         out("")
-        connection_tables(conn_quickack, "####")
+        connection_tables(conn_quickack, "####", judged=False)
     else:
         out(f"Without the delayed-ACK stalls: not measured in this run ({step_note('connections-quickack')}).")
         out("")
