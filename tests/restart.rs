@@ -1,8 +1,12 @@
-//! A database server restarts under a running IAM pool: the pool recovers by itself.
+//! A database server restarts under a running IAM pool: the pool recovers by itself. And
+//! the test bed's token verifier daemon is down: logins still work (the bed's PAM client
+//! checks the token itself).
 //!
-//! These tests restart the shared test-bed servers, so they are named `disruptive_*`
-//! and run alone (`cargo nextest run --profile disruptive`, see .config/nextest.toml).
+//! These tests restart or stop shared test-bed services, so they are named
+//! `disruptive_*` and run alone (`cargo nextest run --profile disruptive`, see
+//! .config/nextest.toml).
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -134,4 +138,94 @@ async fn disruptive_mariadb_restart_mid_run() {
         assert_eq!(after, i);
     }
     pool.close().await;
+}
+
+/// tests/rds-emulator, where setup and lib.sh are.
+fn emulator_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("rds-emulator")
+}
+
+/// Where the bed's verifier daemon listens (tests/rds-emulator/lib.sh).
+const VERIFIER_SOCKET: &str = "/run/rds-emulator/verifier.sock";
+
+/// The bed's verifier daemon, stopped for the guard's life and started again (by setup,
+/// which is idempotent and only restarts what is missing) when it drops, whatever the
+/// test's outcome.
+struct VerifierDaemonStopped;
+
+impl VerifierDaemonStopped {
+    fn stop() -> Self {
+        let lib = emulator_dir().join("lib.sh");
+        run(
+            "bash",
+            &["-c", &format!(". '{}' && verifier_stop", lib.display())],
+        );
+        Self
+    }
+}
+
+impl Drop for VerifierDaemonStopped {
+    fn drop(&mut self) {
+        let setup = emulator_dir().join("setup");
+        match Command::new(&setup).output() {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => eprintln!(
+                "{} failed: {}",
+                setup.display(),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+            Err(e) => eprintln!("cannot run {}: {e}", setup.display()),
+        }
+    }
+}
+
+#[tokio::test]
+async fn disruptive_logins_work_while_the_verifier_daemon_is_down() {
+    let bed = Testbed::load();
+    let daemon = VerifierDaemonStopped::stop();
+    assert!(
+        !Path::new(VERIFIER_SOCKET).exists(),
+        "verifier_stop left {VERIFIER_SOCKET}"
+    );
+
+    // With no socket, the PAM client runs verifier.py itself for each login.
+    let pg = PgPoolOptions::new()
+        .max_connections(1)
+        .iam_auth(iam(&bed))
+        .connect(&format!(
+            "postgres://{}@{}:{}/{}",
+            bed.iam_user, bed.pg_host, bed.pg_port, bed.database
+        ))
+        .await
+        .expect("a PostgreSQL IAM login without the verifier daemon");
+    let user: String = sqlx::query_scalar("select current_user::text")
+        .fetch_one(&pg)
+        .await
+        .unwrap();
+    assert_eq!(user, bed.iam_user);
+    pg.close().await;
+
+    let mysql = MySqlPoolOptions::new()
+        .max_connections(1)
+        .iam_auth(iam(&bed))
+        .connect(&format!(
+            "mysql://{}@{}:{}/{}",
+            bed.iam_user, bed.mysql_host, bed.mysql_port, bed.database
+        ))
+        .await
+        .expect("a MariaDB IAM login without the verifier daemon");
+    let user: String = sqlx::query_scalar("select substring_index(current_user(), '@', 1)")
+        .fetch_one(&mysql)
+        .await
+        .unwrap();
+    assert_eq!(user, bed.iam_user);
+    mysql.close().await;
+
+    // Nothing started the daemon behind the test's back: those were fallback logins.
+    assert!(!Path::new(VERIFIER_SOCKET).exists());
+    drop(daemon);
+    assert!(
+        Path::new(VERIFIER_SOCKET).exists(),
+        "setup did not start the verifier daemon again"
+    );
 }

@@ -24,6 +24,7 @@
  * for the bed's self-checks of the fallback.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +70,13 @@ static int run_verifier_directly(const char *why) {
 }
 
 int main(void) {
+    /* An ignored or blocked SIGALRM survives fork and exec (a server may have set
+     * either for its own threads): reset both, or the alarm would bound nothing. */
+    sigset_t alarm_only;
+    sigemptyset(&alarm_only);
+    sigaddset(&alarm_only, SIGALRM);
+    sigprocmask(SIG_UNBLOCK, &alarm_only, NULL);
+    signal(SIGALRM, SIG_DFL);
     alarm(15);
     if (strcmp(env_or_empty("RDS_EMULATOR_VERIFIER_DIRECT"), "1") == 0)
         return run_verifier_directly("RDS_EMULATOR_VERIFIER_DIRECT=1");

@@ -330,11 +330,16 @@ def append_log(path, line):
             # (Re)created, e.g. by the root daemon after the log was removed: 0664
             # root:postgres like setup makes it, so the fallback under PostgreSQL
             # (user postgres) can still append to it.
-            os.fchmod(fd, 0o664)
-            if os.geteuid() == 0:
-                import grp
+            # Best effort: a machine without a postgres group, or a file another
+            # process created first, must not cost the login its log line.
+            try:
+                os.fchmod(fd, 0o664)
+                if os.geteuid() == 0:
+                    import grp
 
-                os.fchown(fd, 0, grp.getgrnam("postgres").gr_gid)
+                    os.fchown(fd, 0, grp.getgrnam("postgres").gr_gid)
+            except (OSError, KeyError):
+                pass
         os.write(fd, line.encode("utf-8"))  # one write: lines never interleave
     finally:
         os.close(fd)
