@@ -22,7 +22,12 @@ case "${1:-}" in
     "") ;;
     *) echo "usage: benches/build-cost.sh [--check]" >&2; exit 2 ;;
 esac
-work=${BUILD_COST_DIR:-$root/target/build-cost}
+# --check keeps away from the measured builds' directory (their logs stay).
+if [ "$check" = 1 ]; then
+    work=${BUILD_COST_DIR:-$root/target/build-cost-check/programs}
+else
+    work=${BUILD_COST_DIR:-$root/target/build-cost}
+fi
 rm -rf "$work"
 mkdir -p "$work"
 
@@ -224,7 +229,7 @@ measure() {
 if [ "$check" = 1 ]; then
     # One shared target directory: only that every program still compiles matters here.
     for name in token-only sdk-rds adapter sqlx-sdk-rds sqlx-password; do
-        (cd "$work/$name" && CARGO_TARGET_DIR="$root/target/build-cost-check" cargo check --quiet)
+        (cd "$work/$name" && CARGO_TARGET_DIR="$root/target/build-cost-check/target" cargo check --quiet)
         echo "$name: builds"
     done
     exit 0

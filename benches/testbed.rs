@@ -13,7 +13,7 @@
 // Shared by several benchmark targets, each of which uses a part.
 #![allow(dead_code)]
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -223,7 +223,8 @@ pub(crate) fn server_processes_cpu() -> Duration {
         .filter_map(Result::ok)
         .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
         // A process may exit between the listing and the read: it is then skipped, and
-        // its time is already in its parent's counters.
+        // its time is in its parent's counters (unless the parent was read before it
+        // reaped it: then one short-lived process per snapshot goes uncounted).
         .filter_map(ProcessStat::read)
         .collect();
     let comm_of = |pid: u32| {
@@ -242,8 +243,13 @@ pub(crate) fn server_processes_cpu() -> Duration {
         .filter(|p| is_root(p))
         .map(|p| p.pid)
         .collect();
+    // A stale verifier pid file could name a process inside another root's tree.
+    let mut counted = HashSet::new();
     let mut ticks = 0;
     while let Some(pid) = tree.pop() {
+        if !counted.insert(pid) {
+            continue;
+        }
         for p in &processes {
             if p.pid == pid {
                 ticks += p.ticks;
