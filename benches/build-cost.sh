@@ -31,27 +31,23 @@ fi
 rm -rf "$work"
 mkdir -p "$work"
 
-# Same dependency versions as the workspace, where they overlap.
+# new_program NAME <<TOML ... TOML: a throwaway package with the dependencies on stdin,
+# outside the workspace, with the workspace's lock file (same versions where they overlap).
 new_program() {
     local name=$1
     mkdir -p "$work/$name/src"
     cp "$root/Cargo.lock" "$work/$name/Cargo.lock"
+    {
+        printf '[package]\nname = "%s"\nversion = "0.0.0"\nedition = "2024"\npublish = false\n\n' "$name"
+        printf '[dependencies]\n'
+        cat
+        printf '\n# Not part of the rds-iam workspace.\n[workspace]\n'
+    } >"$work/$name/Cargo.toml"
 }
 
-new_program token-only
-cat >"$work/token-only/Cargo.toml" <<TOML
-[package]
-name = "token-only"
-version = "0.0.0"
-edition = "2024"
-publish = false
-
-[dependencies]
+new_program token-only <<TOML
 rds-iam-token = { path = "$root/crates/rds-iam-token" }
 aws-credential-types = "1.3"
-
-# Not part of the rds-iam workspace.
-[workspace]
 TOML
 cat >"$work/token-only/src/main.rs" <<'RUST'
 use std::time::SystemTime;
@@ -71,21 +67,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 RUST
 
-new_program sdk-rds
-cat >"$work/sdk-rds/Cargo.toml" <<TOML
-[package]
-name = "sdk-rds"
-version = "0.0.0"
-edition = "2024"
-publish = false
-
-[dependencies]
+new_program sdk-rds <<TOML
 aws-config = { version = "1.13", features = ["behavior-version-latest"] }
 aws-sdk-rds = "1.159"
 tokio = { version = "1", features = ["macros", "rt"] }
-
-# Not part of the rds-iam workspace.
-[workspace]
 TOML
 cat >"$work/sdk-rds/src/main.rs" <<'RUST'
 use aws_sdk_rds::auth_token::{AuthTokenGenerator, Config};
@@ -105,22 +90,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 }
 RUST
 
-new_program adapter
-cat >"$work/adapter/Cargo.toml" <<TOML
-[package]
-name = "adapter"
-version = "0.0.0"
-edition = "2024"
-publish = false
-
-[dependencies]
+new_program adapter <<TOML
 aws-config = { version = "1.13", features = ["behavior-version-latest"] }
 sqlx = { version = "0.9", default-features = false, features = ["postgres", "runtime-tokio"] }
 sqlx-rds-iam = { path = "$root/crates/sqlx-rds-iam", default-features = false, features = ["postgres"] }
 tokio = { version = "1", features = ["macros", "rt-multi-thread"] }
-
-# Not part of the rds-iam workspace.
-[workspace]
 TOML
 cat >"$work/adapter/src/main.rs" <<'RUST'
 use sqlx::postgres::PgPoolOptions;
@@ -139,22 +113,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 RUST
 
-new_program sqlx-sdk-rds
-cat >"$work/sqlx-sdk-rds/Cargo.toml" <<TOML
-[package]
-name = "sqlx-sdk-rds"
-version = "0.0.0"
-edition = "2024"
-publish = false
-
-[dependencies]
+new_program sqlx-sdk-rds <<TOML
 aws-config = { version = "1.13", features = ["behavior-version-latest"] }
 aws-sdk-rds = "1.159"
 sqlx = { version = "0.9", default-features = false, features = ["postgres", "runtime-tokio", "tls-rustls-ring-webpki"] }
 tokio = { version = "1", features = ["macros", "rt-multi-thread"] }
-
-# Not part of the rds-iam workspace.
-[workspace]
 TOML
 cat >"$work/sqlx-sdk-rds/src/main.rs" <<'RUST'
 use aws_sdk_rds::auth_token::{AuthTokenGenerator, Config};
@@ -183,20 +146,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 }
 RUST
 
-new_program sqlx-password
-cat >"$work/sqlx-password/Cargo.toml" <<TOML
-[package]
-name = "sqlx-password"
-version = "0.0.0"
-edition = "2024"
-publish = false
-
-[dependencies]
+new_program sqlx-password <<TOML
 sqlx = { version = "0.9", default-features = false, features = ["postgres", "runtime-tokio", "tls-rustls-ring-webpki"] }
 tokio = { version = "1", features = ["macros", "rt-multi-thread"] }
-
-# Not part of the rds-iam workspace.
-[workspace]
 TOML
 cat >"$work/sqlx-password/src/main.rs" <<'RUST'
 use sqlx::postgres::PgPoolOptions;

@@ -6,12 +6,12 @@
 //! `disruptive_*` and run alone (`cargo nextest run --profile disruptive`, see
 //! .config/nextest.toml).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use aws_credential_types::Credentials;
-use integration_tests::Testbed;
+use integration_tests::{Testbed, rds_emulator_dir};
 use sqlx::mysql::MySqlPoolOptions;
 use sqlx::postgres::PgPoolOptions;
 use sqlx_rds_iam::{IamAuth, IamAuthExt};
@@ -29,6 +29,20 @@ fn iam(bed: &Testbed) -> IamAuth {
     .max_token_age(Duration::from_secs(2))
     .add_root_certificates_file(&bed.ca_file)
     .expect("test CA")
+}
+
+fn pg_url(bed: &Testbed) -> String {
+    format!(
+        "postgres://{}@{}:{}/{}",
+        bed.iam_user, bed.pg_host, bed.pg_port, bed.database
+    )
+}
+
+fn mysql_url(bed: &Testbed) -> String {
+    format!(
+        "mysql://{}@{}:{}/{}",
+        bed.iam_user, bed.mysql_host, bed.mysql_port, bed.database
+    )
 }
 
 fn run(program: &str, args: &[&str]) {
@@ -81,10 +95,7 @@ async fn disruptive_postgres_restart_mid_run() {
     let pool = PgPoolOptions::new()
         .max_connections(4)
         .iam_auth(iam(&bed))
-        .connect(&format!(
-            "postgres://{}@{}:{}/{}",
-            bed.iam_user, bed.pg_host, bed.pg_port, bed.database
-        ))
+        .connect(&pg_url(&bed))
         .await
         .unwrap();
     let before: i32 = sqlx::query_scalar("select 1")
@@ -115,10 +126,7 @@ async fn disruptive_mariadb_restart_mid_run() {
     let pool = MySqlPoolOptions::new()
         .max_connections(4)
         .iam_auth(iam(&bed))
-        .connect(&format!(
-            "mysql://{}@{}:{}/{}",
-            bed.iam_user, bed.mysql_host, bed.mysql_port, bed.database
-        ))
+        .connect(&mysql_url(&bed))
         .await
         .unwrap();
     let before: i64 = sqlx::query_scalar("select 1")
@@ -140,11 +148,6 @@ async fn disruptive_mariadb_restart_mid_run() {
     pool.close().await;
 }
 
-/// tests/rds-emulator, where setup and lib.sh are.
-fn emulator_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("rds-emulator")
-}
-
 /// Where the bed's verifier daemon listens (tests/rds-emulator/lib.sh).
 const VERIFIER_SOCKET: &str = "/run/rds-emulator/verifier.sock";
 
@@ -155,7 +158,7 @@ struct VerifierDaemonStopped;
 
 impl VerifierDaemonStopped {
     fn stop() -> Self {
-        let lib = emulator_dir().join("lib.sh");
+        let lib = rds_emulator_dir().join("lib.sh");
         run(
             "bash",
             &["-c", &format!(". '{}' && verifier_stop", lib.display())],
@@ -166,7 +169,7 @@ impl VerifierDaemonStopped {
 
 impl Drop for VerifierDaemonStopped {
     fn drop(&mut self) {
-        let setup = emulator_dir().join("setup");
+        let setup = rds_emulator_dir().join("setup");
         match Command::new(&setup).output() {
             Ok(out) if out.status.success() => {}
             Ok(out) => eprintln!(
@@ -192,10 +195,7 @@ async fn disruptive_logins_work_while_the_verifier_daemon_is_down() {
     let pg = PgPoolOptions::new()
         .max_connections(1)
         .iam_auth(iam(&bed))
-        .connect(&format!(
-            "postgres://{}@{}:{}/{}",
-            bed.iam_user, bed.pg_host, bed.pg_port, bed.database
-        ))
+        .connect(&pg_url(&bed))
         .await
         .expect("a PostgreSQL IAM login without the verifier daemon");
     let user: String = sqlx::query_scalar("select current_user::text")
@@ -208,10 +208,7 @@ async fn disruptive_logins_work_while_the_verifier_daemon_is_down() {
     let mysql = MySqlPoolOptions::new()
         .max_connections(1)
         .iam_auth(iam(&bed))
-        .connect(&format!(
-            "mysql://{}@{}:{}/{}",
-            bed.iam_user, bed.mysql_host, bed.mysql_port, bed.database
-        ))
+        .connect(&mysql_url(&bed))
         .await
         .expect("a MariaDB IAM login without the verifier daemon");
     let user: String = sqlx::query_scalar("select substring_index(current_user(), '@', 1)")
