@@ -208,8 +208,10 @@ def verbatim(title, step, file, intro):
 
 
 verbatim("`rds-iam token` against `aws rds generate-db-auth-token` (whole process)", "cli", "cli.txt",
-         "[benches/cli.sh](benches/cli.sh): each command run repeatedly as a new process (target: "
-         "`rds-iam token` >= 100x faster than the AWS CLI). Its output:")
+         "[benches/cli.sh](benches/cli.sh): each command run repeatedly as a new process (targets: "
+         "`rds-iam token` >= 100x faster than the AWS CLI, <= 1.5x the minimal signer's wall time), "
+         "then the instructions each Rust program executes (valgrind callgrind, which does not "
+         "move with the machine's load) and where `rds-iam token`'s go. Its output:")
 verbatim("Cold start", "cold-start", "cold-start.txt",
          "[benches/cold-start.sh](benches/cold-start.sh). Its output:")
 
@@ -413,6 +415,14 @@ verbatim("Build cost", "build-cost", "build-cost.txt",
          "hand, aws-sdk-rds signing one token that becomes the password (its baseline, and it "
          "never refreshes), `sqlx-password` the same pool with a static password (what IAM adds "
          "at all). Its output:")
+
+verbatim("The `rds-iam` tool's footprint, before and after it stopped linking sqlx", "cli-footprint",
+         "cli-footprint.txt",
+         "[benches/cli-footprint.sh](benches/cli-footprint.sh): `rds-iam-cli` at the commit whose "
+         "CLI still depended on sqlx-rds-iam (and so on sqlx) against this tree, where it takes the "
+         "RDS CA bundle from the data-only `rds-iam-certs`: normal dependencies (`cargo tree -e "
+         "normal`, distinct packages), a clean release build from an empty target directory "
+         "(dependencies fetched beforehand), and the stripped binary. Its output:")
 
 # ---------------------------------------------------------------------------------------
 out("## What ran")

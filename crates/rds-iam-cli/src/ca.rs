@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
-use sqlx_rds_iam::RDS_CA_BUNDLE_PEM;
+use rds_iam_certs::RDS_CA_BUNDLE_PEM;
 
 use crate::args::CaBundleArgs;
 

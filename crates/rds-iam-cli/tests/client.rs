@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
-use sqlx_rds_iam::RDS_CA_BUNDLE_PEM;
+use rds_iam_certs::RDS_CA_BUNDLE_PEM;
 use support::{Sealed, query};
 
 const AKID: &str = "AKIDEXAMPLE";

@@ -36,6 +36,9 @@
 //! - `default-chain`: [`SignerBuilder::load_default_chain`], which reads the standard AWS
 //!   credential chain through `aws-config` (and so brings in its HTTP client).
 
+// docs.rs builds with `--cfg docsrs` on nightly: mark feature-gated items there.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod amz_date;
 mod credentials;
 mod endpoint;

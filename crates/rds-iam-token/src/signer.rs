@@ -485,6 +485,7 @@ impl SignerBuilder {
     /// # let _ = signer; Ok(()) }
     /// ```
     #[cfg(feature = "default-chain")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "default-chain")))]
     pub async fn load_default_chain(self) -> Self {
         let known_region = self.region.clone().or_else(|| {
             self.target

@@ -75,6 +75,7 @@ mod postgres {
 
     use super::{IamDatabase, sealed::Engine, tcp_endpoint};
 
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
     impl IamDatabase for Postgres {}
 
     impl Engine for Postgres {
@@ -130,6 +131,7 @@ mod mysql {
 
     use super::{IamDatabase, sealed::Engine, tcp_endpoint};
 
+    #[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
     impl IamDatabase for MySql {}
 
     impl Engine for MySql {

@@ -38,7 +38,9 @@
 //! without closing stays alive with its refresh task until the runtime shuts down (sqlx
 //! 0.9 has no weak pool handle); see the `refresh` module's notes in the source.
 
-mod ca_bundle;
+// docs.rs builds with `--cfg docsrs` on nightly: mark feature-gated items there.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod config;
 mod database;
 mod error;
@@ -46,8 +48,17 @@ mod pool;
 mod refresh;
 mod tls;
 
-pub use ca_bundle::RDS_CA_BUNDLE_PEM;
 pub use config::IamAuth;
 pub use database::IamDatabase;
 pub use error::{Error, ErrorKind};
 pub use pool::{IamAuthExt, IamPoolOptions};
+/// Every RDS root CA the adapter trusts by default, as PEM (re-exported from
+/// [`rds_iam_certs`]): AWS's global bundle followed by the GovCloud roots.
+///
+/// # Example
+///
+/// ```
+/// let pem = sqlx_rds_iam::RDS_CA_BUNDLE_PEM;
+/// assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"));
+/// ```
+pub use rds_iam_certs::RDS_CA_BUNDLE_PEM;

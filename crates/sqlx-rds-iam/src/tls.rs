@@ -5,7 +5,7 @@ use std::fmt;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
-use crate::ca_bundle::RDS_CA_BUNDLE_PEM;
+use rds_iam_certs::RDS_CA_BUNDLE_PEM;
 
 /// The TLS side of [`IamAuth`](crate::IamAuth): verified TLS against the embedded RDS
 /// bundle plus any roots the user adds, unless explicitly made insecure.
