@@ -91,3 +91,31 @@ fn every_published_crate_has_the_licence_files_and_a_readme() {
     }
     assert!(crates >= 4, "found {crates} crates");
 }
+
+/// The token tool links no database driver: `rds-iam-cli`'s normal dependency tree has no
+/// sqlx crate and not the adapter (it shares only the token crate and the bundles).
+#[test]
+fn the_cli_links_no_sqlx() {
+    let output = std::process::Command::new(env!("CARGO"))
+        .args(["tree", "--locked", "-p", "rds-iam-cli", "-e", "normal"])
+        .args(["--prefix", "none", "-f", "{p}"])
+        .current_dir(workspace())
+        .output()
+        .expect("cargo tree runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let tree = String::from_utf8(output.stdout).unwrap();
+    let names: std::collections::BTreeSet<&str> = tree
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .collect();
+    assert!(names.contains("rds-iam-token") && names.contains("rds-iam-certs"));
+    let linked: Vec<_> = names
+        .iter()
+        .filter(|name| name.starts_with("sqlx"))
+        .collect();
+    assert!(linked.is_empty(), "rds-iam-cli links {linked:?}");
+}
