@@ -24,7 +24,10 @@ const EMPTY_PAYLOAD_SHA256: &str =
 /// What is being presigned; everything but the credentials and the time.
 #[derive(Debug)]
 pub(crate) struct PresignTarget<'a> {
-    /// The signed `host` header: `HOST:PORT` for RDS, `HOST` for DSQL.
+    /// What the token text starts with: `HOST:PORT` for RDS, `HOST` for DSQL.
+    pub(crate) url_host: &'a str,
+    /// The signed `host` header: `url_host`, without the port when it is https's default
+    /// (443), as the SDKs sign it.
     pub(crate) host: &'a str,
     /// The query parameters that sort before `X-Amz-*`, already encoded:
     /// `Action=connect&DBUser=...` or `Action=DbConnect`.
@@ -53,13 +56,13 @@ pub(crate) fn presign(
 ) -> String {
     let session_token_len = identity.session_token.map_or(0, percent::encoded_len_bound);
     let mut token = String::with_capacity(
-        target.host.len()
+        target.url_host.len()
             + target.leading_query.len()
             + percent::encoded_len_bound(identity.access_key_id)
             + session_token_len
             + 300,
     );
-    token.push_str(target.host);
+    token.push_str(target.url_host);
     token.push_str("/?");
     let query_start = token.len();
 

@@ -22,6 +22,8 @@ use crate::token::AuthToken;
 
 /// Every RDS token lives 15 minutes; the SDKs do not let callers change it.
 const RDS_EXPIRES_IN: Duration = Duration::from_secs(900);
+/// https's default port, which the SDKs leave out of the signed `host` header.
+const HTTPS_DEFAULT_PORT: u16 = 443;
 /// The AWS SDKs' default for DSQL tokens.
 const DSQL_DEFAULT_EXPIRES_IN: Duration = Duration::from_secs(900);
 /// The longest DSQL token the service accepts: one week.
@@ -57,7 +59,9 @@ pub struct AuthTokenSigner {
 
 struct Inner {
     target: Target,
-    /// `HOST:PORT` for RDS, `HOST` for DSQL: the signed `host` header.
+    /// `HOST:PORT` for RDS, `HOST` for DSQL: what the token text starts with.
+    url_host: String,
+    /// The signed `host` header: `url_host`, but without `:443` (https's default port).
     host_header: String,
     /// `Action=...` and, for RDS, `&DBUser=...`, encoded.
     leading_query: String,
@@ -82,6 +86,14 @@ enum Target {
 }
 
 impl Target {
+    fn lowercase_hostname(&mut self) {
+        match self {
+            Self::Rds { hostname, .. } | Self::Dsql { hostname, .. } => {
+                hostname.make_ascii_lowercase();
+            }
+        }
+    }
+
     fn hostname(&self) -> &str {
         match self {
             Self::Rds { hostname, .. } | Self::Dsql { hostname, .. } => hostname,
@@ -244,6 +256,7 @@ impl AuthTokenSigner {
             service,
         );
         let target = PresignTarget {
+            url_host: &inner.url_host,
             host: &inner.host_header,
             leading_query: &inner.leading_query,
             service,
@@ -282,7 +295,8 @@ impl AuthTokenSigner {
         &self.inner.region
     }
 
-    /// The host name tokens are signed for.
+    /// The host name tokens are signed for, lowercased (host names are case-insensitive;
+    /// tokens carry the lowercase spelling).
     ///
     /// # Example
     ///
@@ -518,9 +532,14 @@ impl SignerBuilder {
     /// assert_eq!(err.kind(), &ErrorKind::InvalidUsername);
     /// ```
     pub fn build(self) -> Result<AuthTokenSigner, Error> {
-        let target = self.target;
+        let mut target = self.target;
         endpoint::validate_hostname(target.hostname())?;
-        let (host_header, leading_query, expires_in) = match &target {
+        // Host names are case-insensitive and endpoint names are lowercase. botocore signs
+        // the lowercased host (but keeps the caller's spelling in the token text); writing
+        // the lowercased host in both places gives botocore's signature and a text that
+        // holds under any reading of the host a server can make.
+        target.lowercase_hostname();
+        let (url_host, host_header, leading_query, expires_in) = match &target {
             Target::Rds {
                 hostname,
                 port,
@@ -550,7 +569,17 @@ impl SignerBuilder {
                 }
                 let mut query = String::from("Action=connect&DBUser=");
                 percent::encode_into(&mut query, username);
-                (format!("{hostname}:{port}"), query, RDS_EXPIRES_IN)
+                let url_host = format!("{hostname}:{port}");
+                // As botocore (and every SDK that signs through a URL) does: the signed
+                // `host` header leaves out https's default port, the text keeps it. RDS
+                // never listens on 443 (its ports are 1150-65535), so this only matters
+                // to stay byte-identical.
+                let host_header = if *port == HTTPS_DEFAULT_PORT {
+                    hostname.clone()
+                } else {
+                    url_host.clone()
+                };
+                (url_host, host_header, query, RDS_EXPIRES_IN)
             }
             Target::Dsql { hostname, admin } => {
                 let expires_in = self.expires_in.unwrap_or(DSQL_DEFAULT_EXPIRES_IN);
@@ -571,7 +600,12 @@ impl SignerBuilder {
                 } else {
                     "DbConnect"
                 };
-                (hostname.clone(), format!("Action={action}"), expires_in)
+                (
+                    hostname.clone(),
+                    hostname.clone(),
+                    format!("Action={action}"),
+                    expires_in,
+                )
             }
         };
         let region = resolve_region(&target, self.region, self.fallback_region)?;
@@ -585,6 +619,7 @@ impl SignerBuilder {
         Ok(AuthTokenSigner {
             inner: Arc::new(Inner {
                 target,
+                url_host,
                 host_header,
                 leading_query,
                 region,

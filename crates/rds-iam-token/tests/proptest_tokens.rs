@@ -22,6 +22,7 @@ use sha2::{Digest, Sha256};
 /// What the verifier expects a token to say, besides a valid signature.
 #[derive(Debug, Clone)]
 struct Expected<'a> {
+    /// The host part of the token text (`HOST:PORT` for RDS, `HOST` for DSQL).
     host_header: &'a str,
     action: &'a str,
     user: Option<&'a str>,
@@ -145,8 +146,14 @@ fn verify(token: &str, secret: &str, expected: &Expected<'_>) -> Result<Parsed, 
         .collect::<Vec<_>>()
         .join("&");
     let empty_payload = hex_string(&Sha256::digest(b""));
+    // The `host` header a server reads from the URL: host names are case-insensitive (the
+    // SDKs sign them lowercased), and https's default port is not written.
+    let lowercase_host = host.to_ascii_lowercase();
+    let signed_host = lowercase_host
+        .strip_suffix(":443")
+        .unwrap_or(&lowercase_host);
     let canonical_request =
-        format!("GET\n/\n{canonical_query}\nhost:{host}\n\nhost\n{empty_payload}");
+        format!("GET\n/\n{canonical_query}\nhost:{signed_host}\n\nhost\n{empty_payload}");
     let scope = format!("{date}/{region}/{service}/aws4_request");
     let string_to_sign = format!(
         "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
@@ -360,6 +367,15 @@ fn the_naive_date_agrees_with_known_dates() {
     assert_eq!(amz_date(LAST_SECOND), "99991231T235959Z");
 }
 
+/// `host` with the letters at the positions `upper` marks capitalised (host names are
+/// case-insensitive; tokens must not depend on the spelling).
+fn respell(host: &str, upper: &[bool]) -> String {
+    host.chars()
+        .zip(upper.iter().copied().chain(std::iter::repeat(false)))
+        .map(|(c, up)| if up { c.to_ascii_uppercase() } else { c })
+        .collect()
+}
+
 /// DNS-looking names: labels of letters, digits and inner dashes.
 fn custom_hostname() -> impl Strategy<Value = String> {
     prop::collection::vec("[a-z0-9]([a-z0-9-]{0,12}[a-z0-9])?", 1..5).prop_map(|l| l.join("."))
@@ -485,12 +501,15 @@ proptest! {
     #[test]
     fn rds_tokens_verify_independently(
         (host, explicit_region, region) in rds_host(),
-        port in 1u16..,
+        upper in prop::collection::vec(any::<bool>(), 0..80),
+        port in prop_oneof![1u16.., Just(443u16)],
         user in any::<String>().prop_filter("non-empty", |u| !u.is_empty()),
         credentials in credentials(),
         unix_time in 0..=LAST_SECOND,
     ) {
-        let mut builder = AuthTokenSigner::rds(host.clone(), port, user.clone());
+        // Any spelling of the host signs the same token, written lowercase.
+        let spelled = respell(&host, &upper);
+        let mut builder = AuthTokenSigner::rds(spelled, port, user.clone());
         if let Some(explicit) = explicit_region {
             builder = builder.region(explicit);
         }
@@ -522,15 +541,17 @@ proptest! {
     #[test]
     fn dsql_tokens_verify_independently(
         (host, explicit_region, region) in dsql_host(),
+        upper in prop::collection::vec(any::<bool>(), 0..80),
         admin in any::<bool>(),
         expires_in in 1u64..=604_800,
         credentials in credentials(),
         unix_time in 0..=LAST_SECOND,
     ) {
+        let spelled = respell(&host, &upper);
         let builder = if admin {
-            AuthTokenSigner::dsql_admin(host.clone())
+            AuthTokenSigner::dsql_admin(spelled)
         } else {
-            AuthTokenSigner::dsql(host.clone())
+            AuthTokenSigner::dsql(spelled)
         };
         let builder = match explicit_region {
             Some(explicit) => builder.region(explicit),

@@ -221,6 +221,26 @@ CASES = [
     rds("custom-dns-explicit-region", "db.internal.example.com", 5432, "app", "eu-north-1"),
     rds("localhost-tunnel", "localhost", 15432, "app", "us-east-1"),
     rds("ipv4-address", "10.0.12.34", 3306, "app", "us-east-1"),
+    # Host names spelled with capitals: botocore signs the lowercased host and keeps the
+    # spelling in the text; rds-iam-token writes the lowercased host in both (the test
+    # compares the text with the host part lowercased).
+    rds("host-capitals-instance", "MyDB.C9AKCIQ32ABC.US-EAST-1.rds.amazonaws.com", 5432, "app",
+        "us-east-1", signer_region=None),
+    rds("host-capitals-cluster-session", "MyCluster.Cluster-C9AKCIQ32ABC.EU-West-1.RDS.AmazonAWS.com",
+        3306, "app", "eu-west-1", signer_region=None, akid=STS_AKID, secret=STS_SECRET,
+        session_token=SHORT_SESSION_TOKEN),
+    rds("host-capitals-govcloud", "MyDB.C9AKCIQ32ABC.US-GOV-WEST-1.RDS.AMAZONAWS.COM", 5432, "app",
+        "us-gov-west-1", signer_region=None),
+    rds("host-capitals-localhost", "LocalHost", 5432, "iam_user", "us-east-1"),
+    dsql("dsql-host-capitals", "ABCDEFGHIJKLMNOPQRSTUVWXYZ.DSQL.US-EAST-1.ON.AWS", "us-east-1",
+         None, signer_region=None),
+    dsql("dsql-admin-host-capitals", "AbCdEfGhIjKlMnOpQrStUvWxYz.Dsql.Eu-West-1.On.Aws",
+         "eu-west-1", 3600, admin=True, signer_region=None),
+    # Port 443, https's default: botocore leaves it out of the signed host, keeps it in the
+    # text (RDS never listens on 443; matched to stay byte-identical).
+    rds("port-443", "mydb.c9akciq32abc.us-east-1.rds.amazonaws.com", 443, "app", "us-east-1"),
+    rds("port-443-capitals", "MyDB.C9AKCIQ32ABC.us-east-1.rds.amazonaws.com", 443, "app",
+        "us-east-1", signer_region=None),
     # Ports and times at the edges.
     rds("port-1", "mydb.c9akciq32abc.us-east-1.rds.amazonaws.com", 1, "app", "us-east-1"),
     rds("port-65535", "mydb.c9akciq32abc.us-east-1.rds.amazonaws.com", 65535, "app",
