@@ -1,9 +1,12 @@
 //! `rds-iam psql` and `rds-iam mysql`: start the real client with a fresh token.
 //!
 //! The token goes in the client's password environment variable (`PGPASSWORD`,
-//! `MYSQL_PWD`), never on its command line, where `ps` would show it to every user. TLS is
-//! verified against the embedded RDS bundle (or `--ca-file`), written to a private temp
-//! file that is removed when the client exits. The client's exit status becomes ours.
+//! `MYSQL_PWD`), never on its command line, where `ps` would show it to every user. Host,
+//! port, user, database and verified TLS go on the command line, where they win over the
+//! user's service and option files and environment; client arguments that would change
+//! them are refused (`guard`). TLS is verified against the embedded RDS bundle (or
+//! `--ca-file`), written to a private temp directory that is removed when the client
+//! exits. The client's exit status becomes ours.
 
 use std::ffi::OsString;
 use std::io;
@@ -20,7 +23,8 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::args::ClientArgs;
 use crate::aws;
-use crate::ca::TempBundle;
+use crate::ca::PrivateDir;
+use crate::guard;
 use crate::url::{self, Scheme};
 
 /// How long to wait for the client's stderr to close after the client exits (a process
@@ -117,8 +121,16 @@ enum MySqlFlavor {
 /// status.
 pub(crate) async fn run(client: Client, args: ClientArgs) -> anyhow::Result<ExitCode> {
     let target = Target::resolve(client, &args)?;
+    match client {
+        Client::Psql => guard::check_psql(&args.client_args)?,
+        Client::MySql => guard::check_mysql(&args.client_args)?,
+    }
     // Find the program before signing, so that a missing client fails first.
     let (program, flavor) = find_program(client, args.client.as_deref()).await?;
+    if let Some(path) = &args.ca_file {
+        std::fs::File::open(path)
+            .with_context(|| format!("cannot read --ca-file {}", path.display()))?;
+    }
     let (signer, token) = aws::signer_and_token(
         &|| AuthTokenSigner::rds(&target.host, target.port, &target.user),
         &args.aws,
@@ -126,36 +138,26 @@ pub(crate) async fn run(client: Client, args: ClientArgs) -> anyhow::Result<Exit
     )
     .await?;
 
-    let temp_bundle;
-    let ca_file: &Path = match &args.ca_file {
-        Some(path) => {
-            std::fs::File::open(path)
-                .with_context(|| format!("cannot read --ca-file {}", path.display()))?;
-            path
-        }
-        None => {
-            temp_bundle = TempBundle::create()?;
-            temp_bundle.path()
-        }
+    let private = PrivateDir::create()?;
+    let ca_file = match &args.ca_file {
+        Some(path) => path.clone(),
+        None => private.write_bundle()?,
     };
-
     let mut command = Command::new(&program);
     match client {
         Client::Psql => {
-            command
-                .env("PGHOST", &target.host)
-                .env("PGPORT", target.port.to_string())
-                .env("PGUSER", &target.user)
-                .env("PGSSLMODE", "verify-full")
-                .env("PGSSLROOTCERT", ca_file)
-                .env("PGPASSWORD", &token);
-            if let Some(database) = &target.database {
-                command.env("PGDATABASE", database);
+            for var in PSQL_UNSAFE_ENV {
+                command.env_remove(var);
             }
+            command
+                .arg(psql_conninfo_arg(&target, &ca_file))
+                .env("PGPASSWORD", &token);
         }
         Client::MySql => {
-            command.args(mysql_args(&target, ca_file, flavor));
-            command.env("MYSQL_PWD", &token);
+            command
+                .args(mysql_args(&target, &ca_file, &private.empty_dir()?, flavor))
+                .env_remove("MYSQL_HOST")
+                .env("MYSQL_PWD", &token);
         }
     }
     command
@@ -199,8 +201,65 @@ pub(crate) async fn run(client: Client, args: ClientArgs) -> anyhow::Result<Exit
     Ok(exit_code(status))
 }
 
-/// `mysql` options for the target and verified TLS, before the user's own.
-fn mysql_args(target: &Target, ca_file: &Path, flavor: MySqlFlavor) -> Vec<OsString> {
+/// The libpq variables that could send psql elsewhere or weaken TLS. The conninfo string
+/// on the command line beats them (and service files), but a service would still be
+/// read for the settings it does not name: remove them all, for a connection that
+/// depends on nothing but `rds-iam`'s arguments.
+const PSQL_UNSAFE_ENV: &[&str] = &[
+    "PGSERVICE",
+    "PGSERVICEFILE",
+    "PGSYSCONFDIR",
+    "PGHOST",
+    "PGHOSTADDR",
+    "PGPORT",
+    "PGUSER",
+    "PGDATABASE",
+    "PGSSLMODE",
+    "PGREQUIRESSL",
+    "PGSSLROOTCERT",
+    "PGSSLNEGOTIATION",
+    "PGGSSENCMODE",
+];
+
+/// psql's `--dbname=CONNINFO` for the target and verified TLS: settings in a conninfo
+/// string on the command line win over service files and `PG*` variables (libpq's
+/// precedence). `hostaddr=''` keeps any other source from naming an address, and
+/// `gssencmode=disable` keeps GSSAPI encryption from standing in for TLS. Never the
+/// password: command lines are visible to every local user.
+fn psql_conninfo_arg(target: &Target, ca_file: &Path) -> OsString {
+    let mut conninfo = format!(
+        "host={} port={} user={}",
+        conninfo_quote(&target.host),
+        target.port,
+        conninfo_quote(&target.user)
+    );
+    if let Some(database) = &target.database {
+        conninfo.push_str(&format!(" dbname={}", conninfo_quote(database)));
+    }
+    conninfo.push_str(&format!(
+        " hostaddr='' sslmode=verify-full gssencmode=disable sslrootcert={}",
+        conninfo_quote(&ca_file.to_string_lossy())
+    ));
+    let mut arg = OsString::from("--dbname=");
+    arg.push(conninfo);
+    arg
+}
+
+/// A conninfo value in single quotes, with `\` and `'` escaped.
+fn conninfo_quote(value: &str) -> String {
+    format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// `mysql` options for the target and verified TLS, before the user's own (which
+/// `guard::check_mysql` has checked). Options on the command line win over option files
+/// and `MYSQL_HOST`; `empty_dir` as `--ssl-capath` keeps an option file's CA directory
+/// from adding roots to `ca_file`.
+fn mysql_args(
+    target: &Target,
+    ca_file: &Path,
+    empty_dir: &Path,
+    flavor: MySqlFlavor,
+) -> Vec<OsString> {
     let mut args: Vec<OsString> = vec![
         format!("--host={}", target.host).into(),
         format!("--port={}", target.port).into(),
@@ -211,6 +270,9 @@ fn mysql_args(target: &Target, ca_file: &Path, flavor: MySqlFlavor) -> Vec<OsStr
     let mut ca = OsString::from("--ssl-ca=");
     ca.push(ca_file);
     args.push(ca);
+    let mut capath = OsString::from("--ssl-capath=");
+    capath.push(empty_dir);
+    args.push(capath);
     match flavor {
         MySqlFlavor::MariaDb => {
             // MariaDB's client always allows mysql_clear_password; it calls
@@ -469,11 +531,18 @@ mod tests {
             user: "iam_user".into(),
             database: Some("rdsiam".into()),
         };
-        let args = mysql_args(&target, Path::new("/tmp/ca.pem"), MySqlFlavor::MariaDb);
+        let empty = Path::new("/tmp/empty");
+        let args = mysql_args(
+            &target,
+            Path::new("/tmp/ca.pem"),
+            empty,
+            MySqlFlavor::MariaDb,
+        );
         for expected in [
             "--host=localhost",
             "--protocol=TCP",
             "--ssl-ca=/tmp/ca.pem",
+            "--ssl-capath=/tmp/empty",
             "--ssl-verify-server-cert",
             "--database=rdsiam",
         ] {
@@ -482,9 +551,23 @@ mod tests {
                 "{expected} missing: {args:?}"
             );
         }
-        let args = mysql_args(&target, Path::new("/tmp/ca.pem"), MySqlFlavor::MySql);
+        let args = mysql_args(&target, Path::new("/tmp/ca.pem"), empty, MySqlFlavor::MySql);
         assert!(args.iter().any(|a| a == "--ssl-mode=VERIFY_IDENTITY"));
         assert!(args.iter().any(|a| a == "--enable-cleartext-plugin"));
+    }
+
+    #[test]
+    fn the_psql_conninfo_pins_the_target_and_verified_tls() {
+        let target = Target {
+            host: "db.x.us-east-1.rds.amazonaws.com".into(),
+            port: 5432,
+            user: "o'brien".into(),
+            database: Some(r"a\b c".into()),
+        };
+        assert_eq!(
+            psql_conninfo_arg(&target, Path::new("/tmp/x/ca.pem")),
+            r"--dbname=host='db.x.us-east-1.rds.amazonaws.com' port=5432 user='o\'brien' dbname='a\\b c' hostaddr='' sslmode=verify-full gssencmode=disable sslrootcert='/tmp/x/ca.pem'"
+        );
     }
 
     #[test]

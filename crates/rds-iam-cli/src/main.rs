@@ -7,6 +7,7 @@ mod args;
 mod aws;
 mod ca;
 mod client;
+mod guard;
 mod run;
 mod time;
 mod token;

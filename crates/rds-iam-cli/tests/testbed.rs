@@ -5,7 +5,9 @@ mod support;
 
 use std::collections::HashMap;
 
-use support::{Run, Sealed};
+use std::path::{Path, PathBuf};
+
+use support::{Mitm, Run, Sealed};
 
 struct Bed {
     env: HashMap<String, String>,
@@ -160,25 +162,22 @@ fn the_client_exit_status_is_passed_on() {
     assert!(run.stderr.contains("ERROR 1054"), "{run:#?}");
 }
 
-/// A token signed for one user but presented for another (the client's own `-U` /
-/// `--user` overrides ours), and a key the server does not know: the server refuses,
-/// the client says so, and rds-iam adds a line on what to check.
+/// A token signed with the wrong secret for a known key, and with a key the server does
+/// not know: the server refuses, the client says so, and rds-iam adds a line on what to
+/// check. (Presenting the token for another user, with the client's own `-U` / `--user`,
+/// is refused by rds-iam itself: `client.rs`.)
 #[test]
 fn a_refused_token_is_explained() {
     let bed = Bed::load();
     let user = bed.get("RDS_TESTBED_IAM_USER");
-    let other = bed.get("RDS_TESTBED_OTHER_IAM_USER");
+    let wrong_secret = Sealed::new().keys(
+        bed.get("RDS_TESTBED_ACCESS_KEY_ID"),
+        "not-the-secret-of-this-key",
+        None,
+    );
     let unknown_key = Sealed::new().keys("AKIANOTINTHEKEYTABLE", "not-a-known-secret", None);
-    let other_user_flag = format!("--user={other}");
-    let psql_cases: [(&Sealed, Vec<&str>); 2] = [
-        (
-            &bed.sealed(false),
-            vec!["-XAtq", "-U", other, "-c", "select 1"],
-        ),
-        (&unknown_key, PSQL_SELECT.to_vec()),
-    ];
-    for (sealed, client_args) in psql_cases {
-        let run = bed.run(sealed, "psql", user, true, &client_args);
+    for sealed in [&wrong_secret, &unknown_key] {
+        let run = bed.run(sealed, "psql", user, true, PSQL_SELECT);
         assert_eq!(run.code, Some(2), "{run:#?}");
         assert!(
             run.stderr.contains("PAM authentication failed for user"),
@@ -195,15 +194,8 @@ fn a_refused_token_is_explained() {
             assert!(hint.contains(needle), "{needle} missing: {hint}");
         }
     }
-    let mysql_cases: [(&Sealed, Vec<&str>); 2] = [
-        (
-            &bed.sealed(false),
-            vec![other_user_flag.as_str(), "-e", "select 1"],
-        ),
-        (&unknown_key, MYSQL_SELECT.to_vec()),
-    ];
-    for (sealed, client_args) in mysql_cases {
-        let run = bed.run(sealed, "mysql", user, true, &client_args);
+    for sealed in [&wrong_secret, &unknown_key] {
+        let run = bed.run(sealed, "mysql", user, true, MYSQL_SELECT);
         assert_eq!(run.code, Some(1), "{run:#?}");
         assert!(run.stderr.contains("ERROR 1045"), "{run:#?}");
         let hint = run.stderr.lines().last().unwrap();
@@ -257,4 +249,239 @@ fn the_embedded_bundle_rejects_a_server_it_does_not_know() {
             .contains("rds-iam: hint: TLS verification failed"),
         "{run:#?}"
     );
+}
+
+/// What a stand-in token looks like to the server in the middle.
+const FAKE_TOKEN: &str = "localhost:5432/?Action=connect&DBUser=iam_user&X-Amz-Signature=0";
+
+const PSQL_SSL: &[&str] = &[
+    "-XAtq",
+    "-c",
+    "select ssl from pg_stat_ssl where pid = pg_backend_pid()",
+];
+const MYSQL_SSL: &[&str] = &[
+    "--batch",
+    "--skip-column-names",
+    "-e",
+    "select variable_value <> '' from information_schema.session_status \
+     where variable_name = 'Ssl_cipher'",
+];
+
+/// The user's settings that point psql at `mitm` without verified TLS (plain mode), or
+/// with TLS that trusts its certificate (tls mode): a service file named by
+/// PGSERVICEFILE, `~/.pg_service.conf`, one in PGSYSCONFDIR, and the PG* variables.
+fn hostile_pg_settings(bed: &Bed, mitm: &Mitm) -> Vec<(&'static str, Sealed)> {
+    let port = mitm.port.to_string();
+    let (sslmode, rootcert) = match &mitm.cert {
+        None => ("disable", String::new()),
+        Some(cert) => ("verify-ca", cert.display().to_string()),
+    };
+    let mut entry =
+        format!("[evil]\nhost=localhost\nhostaddr=127.0.0.1\nport={port}\nsslmode={sslmode}\n");
+    if !rootcert.is_empty() {
+        entry.push_str(&format!("sslrootcert={rootcert}\n"));
+    }
+    let service_file = bed.sealed(false);
+    let path = service_file.dir.write("evil-service.conf", &entry);
+    let service_file = service_file
+        .set("PGSERVICEFILE", path.to_str().unwrap())
+        .set("PGSERVICE", "evil");
+    let home_file = bed.sealed(false);
+    home_file.dir.write(".pg_service.conf", &entry);
+    let home_file = home_file.set("PGSERVICE", "evil");
+    let sysconf = bed.sealed(false);
+    sysconf.dir.write("pg_service.conf", &entry);
+    let sysconf_dir = sysconf.dir.path().display().to_string();
+    let sysconf = sysconf
+        .set("PGSYSCONFDIR", &sysconf_dir)
+        .set("PGSERVICE", "evil");
+    let mut env = bed
+        .sealed(false)
+        .set("PGHOST", "127.0.0.1")
+        .set("PGHOSTADDR", "127.0.0.1")
+        .set("PGPORT", &port)
+        .set("PGSSLMODE", sslmode)
+        .set("PGREQUIRESSL", "0")
+        .set("PGGSSENCMODE", "disable");
+    if !rootcert.is_empty() {
+        env = env.set("PGSSLROOTCERT", &rootcert);
+    }
+    vec![
+        ("PGSERVICEFILE", service_file),
+        ("~/.pg_service.conf", home_file),
+        ("PGSYSCONFDIR", sysconf),
+        ("PG* variables", env),
+    ]
+}
+
+/// The user's settings that point mysql / mariadb at `mitm` with TLS off (plain mode), or
+/// with TLS that trusts its certificate (tls mode, through `ssl-ca` and a hashed
+/// `ssl-capath`): `~/.my.cnf`, `$MYSQL_HOME/my.cnf`, MYSQL_HOST and MYSQL_TCP_PORT.
+fn hostile_mysql_settings(bed: &Bed, mitm: &Mitm) -> Vec<(&'static str, Sealed)> {
+    let port = mitm.port.to_string();
+    let ssl = match &mitm.cert {
+        None => "skip-ssl\nssl=0\nskip-ssl-verify-server-cert\n".to_owned(),
+        Some(cert) => format!(
+            "ssl-ca={}\nssl-capath={}\n",
+            cert.display(),
+            hashed_ca_dir(cert).display()
+        ),
+    };
+    let file = format!(
+        "[client]\nhost=127.0.0.1\nport={port}\nprotocol=tcp\nuser=evil\n{ssl}\
+         [mysql]\nhost=127.0.0.1\nport={port}\n[mariadb-client]\nhost=127.0.0.1\nport={port}\n"
+    );
+    let home = bed.sealed(false);
+    home.dir.write(".my.cnf", &file);
+    let mysql_home = bed.sealed(false);
+    mysql_home.dir.write("my.cnf", &file);
+    let mysql_home_dir = mysql_home.dir.path().display().to_string();
+    let mysql_home = mysql_home.set("MYSQL_HOME", &mysql_home_dir);
+    let env = bed
+        .sealed(false)
+        .set("MYSQL_HOST", "127.0.0.1")
+        .set("MYSQL_TCP_PORT", &port);
+    vec![
+        ("~/.my.cnf", home),
+        ("MYSQL_HOME/my.cnf", mysql_home),
+        ("MYSQL_HOST", env),
+    ]
+}
+
+/// A CA directory (`openssl rehash`) holding `cert`, next to it.
+fn hashed_ca_dir(cert: &Path) -> PathBuf {
+    let dir = cert.parent().unwrap().join("hashed");
+    if !dir.exists() {
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::copy(cert, dir.join("mitm.pem")).unwrap();
+        let status = std::process::Command::new("openssl")
+            .arg("rehash")
+            .arg(&dir)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    dir
+}
+
+/// Service files and PG* variables that point elsewhere, turn TLS off or trust another
+/// certificate do not move `rds-iam psql`: it reaches the bed over TLS, and the server in
+/// the middle they point at never sees a password. The same settings do send plain psql
+/// (and its password) there, which shows each one is live.
+#[test]
+fn psql_ignores_hostile_service_files_and_variables() {
+    let bed = Bed::load();
+    let user = bed.get("RDS_TESTBED_IAM_USER");
+    for mode in ["plain", "tls"] {
+        let mitm = Mitm::start("pg", mode);
+        for (name, sealed) in hostile_pg_settings(&bed, &mitm) {
+            let run = bed.run(&sealed, "psql", user, true, PSQL_SSL);
+            assert_eq!(run.code, Some(0), "{mode} {name}: {run:#?}");
+            assert_eq!(run.stdout, "t\n", "{mode} {name}: not TLS: {run:#?}");
+            assert_eq!(mitm.passwords(), 0, "{mode} {name}: {:?}", mitm.log());
+            // Plain psql, same settings: they do reach the server in the middle.
+            let control = sealed
+                .command("psql")
+                .args(["-XAtq", "-c", "select 1"])
+                .env("PGPASSWORD", FAKE_TOKEN)
+                .output()
+                .unwrap();
+            assert!(!control.status.success());
+            assert_eq!(mitm.tokens(), 1, "{mode} {name}: the setting is not live");
+            mitm.clear();
+        }
+    }
+}
+
+/// Option files and variables that point elsewhere, turn TLS off or trust another
+/// certificate do not move `rds-iam mysql` (its command-line options win): it reaches the
+/// bed over TLS, and the server in the middle never sees a password. The same settings
+/// do send plain mariadb (and its password) there.
+#[test]
+fn mysql_ignores_hostile_option_files_and_variables() {
+    let bed = Bed::load();
+    let user = bed.get("RDS_TESTBED_IAM_USER");
+    for mode in ["plain", "tls"] {
+        let mitm = Mitm::start("mysql", mode);
+        for (name, sealed) in hostile_mysql_settings(&bed, &mitm) {
+            let run = bed.run(&sealed, "mysql", user, true, MYSQL_SSL);
+            assert_eq!(run.code, Some(0), "{mode} {name}: {run:#?}");
+            assert_eq!(run.stdout, "1\n", "{mode} {name}: not TLS: {run:#?}");
+            assert_eq!(mitm.passwords(), 0, "{mode} {name}: {:?}", mitm.log());
+            let control = sealed
+                .command("mariadb")
+                .args(["-e", "select 1"])
+                .env("MYSQL_PWD", FAKE_TOKEN)
+                .output()
+                .unwrap();
+            assert!(!control.status.success());
+            assert!(mitm.tokens() >= 1, "{mode} {name}: the setting is not live");
+            mitm.clear();
+        }
+    }
+}
+
+/// A server in the middle on the very host and port the token is signed for: without
+/// TLS, or with a certificate that only the user's hostile settings trust (sslrootcert in
+/// a service file or PGSSLROOTCERT; ssl-ca and a hashed ssl-capath in ~/.my.cnf). The
+/// clients refuse it before sending the token. (Before rds-iam passed an empty
+/// --ssl-capath, an option file's CA directory did add roots: the control shows it.)
+#[test]
+fn a_server_in_the_middle_on_the_signed_host_never_gets_the_token() {
+    let bed = Bed::load();
+    let user = bed.get("RDS_TESTBED_IAM_USER");
+    let ca = bed.get("RDS_TESTBED_CA_FILE");
+    for mode in ["plain", "tls"] {
+        let mitm = Mitm::start("pg", mode);
+        let port = mitm.port.to_string();
+        let url = format!("postgres://{user}@localhost:{port}/rdsiam");
+        for (name, sealed) in hostile_pg_settings(&bed, &mitm) {
+            let run = sealed.run(&[
+                "psql",
+                &url,
+                "--region",
+                "us-east-1",
+                "--ca-file",
+                ca,
+                "--",
+                "-XAtqc",
+                "select 1",
+            ]);
+            assert_ne!(run.code, Some(0), "{mode} {name}: {run:#?}");
+            assert_eq!(mitm.passwords(), 0, "{mode} {name}: {:?}", mitm.log());
+        }
+        let mitm = Mitm::start("mysql", mode);
+        let port = mitm.port.to_string();
+        let url = format!("mysql://{user}@localhost:{port}/rdsiam");
+        for (name, sealed) in hostile_mysql_settings(&bed, &mitm) {
+            let run = sealed.run(&[
+                "mysql",
+                &url,
+                "--region",
+                "us-east-1",
+                "--ca-file",
+                ca,
+                "--",
+                "-e",
+                "select 1",
+            ]);
+            assert_ne!(run.code, Some(0), "{mode} {name}: {run:#?}");
+            assert_eq!(mitm.passwords(), 0, "{mode} {name}: {:?}", mitm.log());
+            if mode == "tls" && name == "~/.my.cnf" {
+                // What rds-iam passed before: --ssl-ca and verification, no --ssl-capath.
+                let control = sealed
+                    .command("mariadb")
+                    .args(["--host=localhost", "--protocol=TCP", "--ssl"])
+                    .arg(format!("--port={port}"))
+                    .arg(format!("--ssl-ca={ca}"))
+                    .args(["--ssl-verify-server-cert", "-e", "select 1"])
+                    .env("MYSQL_PWD", FAKE_TOKEN)
+                    .output()
+                    .unwrap();
+                assert!(!control.status.success());
+                assert!(mitm.tokens() >= 1, "the ssl-capath control did not leak");
+                mitm.clear();
+            }
+        }
+    }
 }
