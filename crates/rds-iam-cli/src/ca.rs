@@ -4,7 +4,7 @@
 use std::fs::{self, DirBuilder, OpenOptions};
 use std::io::{self, Write as _};
 use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
@@ -29,6 +29,37 @@ pub(crate) fn write_bundle(args: &CaBundleArgs) -> anyhow::Result<()> {
             )
         }),
     }
+}
+
+/// Writes the embedded bundle to `path` for `rds-iam url`: whole or not at all (a temp
+/// file next to it, renamed over it). `create_parent` makes the missing directories (mode
+/// 0700), for the default place.
+pub(crate) fn write_bundle_to(path: &Path, create_parent: bool) -> anyhow::Result<()> {
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if create_parent {
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)
+            .with_context(|| format!("could not create {}", parent.display()))?;
+    }
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let temp = parent.join(format!(".{name}.{}.tmp", std::process::id()));
+    fs::write(&temp, RDS_CA_BUNDLE_PEM)
+        .and_then(|()| fs::rename(&temp, path))
+        .inspect_err(|_| {
+            let _ = fs::remove_file(&temp);
+        })
+        .with_context(|| {
+            format!(
+                "could not write the CA bundle to {}: check the directory exists and is writable, \
+                 or give --ca-output FILE",
+                path.display()
+            )
+        })
 }
 
 /// A private temporary directory (mode 0700, in `TMPDIR`, else `/tmp`) for what a client
@@ -91,6 +122,25 @@ impl PrivateDir {
             })
             .with_context(|| format!("could not write the CA bundle to {}", path.display()))?;
         Ok(path)
+    }
+
+    /// Writes `text` to `name` in the directory (mode 0600, created exclusively) and
+    /// returns its path.
+    pub(crate) fn write_file(&self, name: &str, text: &str) -> anyhow::Result<PathBuf> {
+        let path = self.path.join(name);
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .and_then(|mut file| file.write_all(text.as_bytes()))
+            .with_context(|| format!("could not write {}", path.display()))?;
+        Ok(path)
+    }
+
+    /// Where the directory is.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Creates an empty directory `empty` in the directory and returns its path: a CA

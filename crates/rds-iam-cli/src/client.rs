@@ -108,9 +108,9 @@ impl Target {
     }
 }
 
-/// Which command-line dialect a `mysql` binary speaks for verified TLS.
+/// Which dialect a `mysql` binary speaks for verified TLS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum MySqlFlavor {
+pub(crate) enum MySqlFlavor {
     /// MariaDB's client: `--ssl-verify-server-cert`.
     MariaDb,
     /// Oracle MySQL 5.7 and later: `--ssl-mode=VERIFY_IDENTITY`.
@@ -174,6 +174,7 @@ pub(crate) async fn run(client: Client, args: ClientArgs) -> anyhow::Result<Exit
         region = signer.region(),
         "starting the client"
     );
+    let mut signals = Signals::catch()?;
     let mut child = command
         .spawn()
         .with_context(|| format!("could not start {}", program.display()))?;
@@ -182,7 +183,7 @@ pub(crate) async fn run(client: Client, args: ClientArgs) -> anyhow::Result<Exit
         .take()
         .context("the client's stderr was not piped")?;
     let pump = tokio::spawn(pump_stderr(stderr));
-    let status = wait_forwarding_signals(&mut child).await?;
+    let status = signals.wait(&mut child).await?;
     let seen = match tokio::time::timeout(STDERR_DRAIN, pump).await {
         Ok(Ok(seen)) => seen,
         _ => Seen::default(),
@@ -205,7 +206,7 @@ pub(crate) async fn run(client: Client, args: ClientArgs) -> anyhow::Result<Exit
 /// on the command line beats them (and service files), but a service would still be
 /// read for the settings it does not name: remove them all, for a connection that
 /// depends on nothing but `rds-iam`'s arguments.
-const PSQL_UNSAFE_ENV: &[&str] = &[
+pub(crate) const PSQL_UNSAFE_ENV: &[&str] = &[
     "PGSERVICE",
     "PGSERVICEFILE",
     "PGSYSCONFDIR",
@@ -291,6 +292,14 @@ fn mysql_args(
     args
 }
 
+/// The dialect of the MySQL client on PATH (`mysql`, else `mariadb`); MariaDB's when there
+/// is none.
+pub(crate) async fn mysql_flavor_on_path() -> MySqlFlavor {
+    find_program(Client::MySql, None)
+        .await
+        .map_or(MySqlFlavor::MariaDb, |(_, flavor)| flavor)
+}
+
 /// The program to run, and for `mysql` which dialect it speaks.
 async fn find_program(
     client: Client,
@@ -347,30 +356,53 @@ fn mysql_flavor(version: &str) -> MySqlFlavor {
     }
 }
 
-/// Waits for the client. SIGINT and SIGQUIT from the terminal reach the client directly
-/// (same process group), so they are only kept from killing us; SIGTERM and SIGHUP are
-/// passed on. Either way we stay to remove the temp file and report the exit status.
-async fn wait_forwarding_signals(child: &mut tokio::process::Child) -> anyhow::Result<ExitStatus> {
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut quit = signal(SignalKind::quit())?;
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut hangup = signal(SignalKind::hangup())?;
-    loop {
-        let forward = tokio::select! {
-            status = child.wait() => return status.context("could not wait for the client"),
-            _ = interrupt.recv() => None,
-            _ = quit.recv() => None,
-            _ = terminate.recv() => Some(rustix::process::Signal::TERM),
-            _ = hangup.recv() => Some(rustix::process::Signal::HUP),
-        };
-        if let Some(sig) = forward
-            && let Some(pid) = child
-                .id()
-                .and_then(|id| i32::try_from(id).ok())
-                .and_then(rustix::process::Pid::from_raw)
-            && let Err(err) = rustix::process::kill_process(pid, sig)
-        {
-            tracing::warn!(%err, "could not pass the signal on to the client");
+/// The signals `rds-iam` catches while a client runs, registered before it starts (a
+/// signal sent as soon as the client exists must not kill `rds-iam` and leave the temp
+/// directory behind).
+#[derive(Debug)]
+pub(crate) struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    quit: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Starts catching SIGINT, SIGQUIT, SIGTERM and SIGHUP.
+    pub(crate) fn catch() -> anyhow::Result<Self> {
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt())?,
+            quit: signal(SignalKind::quit())?,
+            terminate: signal(SignalKind::terminate())?,
+            hangup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    /// Waits for the client. SIGINT and SIGQUIT from the terminal reach the client
+    /// directly (same process group), so they are only kept from killing us; SIGTERM and
+    /// SIGHUP are passed on. Either way we stay to remove the temp directory and report
+    /// the exit status.
+    pub(crate) async fn wait(
+        &mut self,
+        child: &mut tokio::process::Child,
+    ) -> anyhow::Result<ExitStatus> {
+        loop {
+            let forward = tokio::select! {
+                status = child.wait() => return status.context("could not wait for the client"),
+                _ = self.interrupt.recv() => None,
+                _ = self.quit.recv() => None,
+                _ = self.terminate.recv() => Some(rustix::process::Signal::TERM),
+                _ = self.hangup.recv() => Some(rustix::process::Signal::HUP),
+            };
+            if let Some(sig) = forward
+                && let Some(pid) = child
+                    .id()
+                    .and_then(|id| i32::try_from(id).ok())
+                    .and_then(rustix::process::Pid::from_raw)
+                && let Err(err) = rustix::process::kill_process(pid, sig)
+            {
+                tracing::warn!(%err, "could not pass the signal on to the client");
+            }
         }
     }
 }
@@ -476,7 +508,7 @@ fn hint(
 }
 
 /// The client's exit status as ours: its code, or 128 + the signal that killed it.
-fn exit_code(status: ExitStatus) -> ExitCode {
+pub(crate) fn exit_code(status: ExitStatus) -> ExitCode {
     let code = status
         .code()
         .or_else(|| status.signal().map(|signal| 128 + signal))

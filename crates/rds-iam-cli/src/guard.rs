@@ -212,16 +212,11 @@ pub(crate) fn check_mysql(args: &[OsString]) -> anyhow::Result<()> {
         }
         if let Some(long) = arg.strip_prefix("--") {
             let name = long.split_once('=').map_or(long, |(name, _)| name);
-            let name = name.replace('_', "-");
-            let mut bare = name.as_str();
-            for prefix in ["loose-", "skip-", "enable-", "disable-", "maximum-"] {
-                bare = bare.strip_prefix(prefix).unwrap_or(bare);
-            }
-            if let Some((_, instead)) = MYSQL_REFUSED
-                .iter()
-                .find(|(refused, _)| bare.starts_with(refused) || refused.starts_with(bare))
-            {
-                bail!(refused_mysql(&format!("--{name}"), instead));
+            if let Some(instead) = mysql_option_refused(name) {
+                bail!(refused_mysql(
+                    &format!("--{}", name.replace('_', "-")),
+                    instead
+                ));
             }
         } else if let Some(cluster) = arg.strip_prefix('-') {
             for c in cluster.chars() {
@@ -239,6 +234,24 @@ pub(crate) fn check_mysql(args: &[OsString]) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether a MySQL option name (from a command line without `--`, or an option file key)
+/// is one `rds-iam` must decide; if so, what to do instead. `_` counts as `-`, and
+/// `loose-`, `skip-`, `enable-`, `disable-` and `maximum-` prefixes are looked through.
+pub(crate) fn mysql_option_refused(name: &str) -> Option<&'static str> {
+    let name = name.trim().replace('_', "-");
+    let mut bare = name.as_str();
+    for prefix in ["loose-", "skip-", "enable-", "disable-", "maximum-"] {
+        bare = bare.strip_prefix(prefix).unwrap_or(bare);
+    }
+    if bare.is_empty() {
+        return None;
+    }
+    MYSQL_REFUSED
+        .iter()
+        .find(|(refused, _)| bare.starts_with(refused) || refused.starts_with(bare))
+        .map(|(_, instead)| *instead)
 }
 
 fn refused_mysql(option: &str, instead: &str) -> String {

@@ -22,10 +22,33 @@ impl Scheme {
         }
     }
 
+    /// The port when the URL gives none.
+    pub(crate) fn default_port(self) -> u16 {
+        match self {
+            Self::Postgres => 5432,
+            Self::MySql => 3306,
+        }
+    }
+
     fn example(self) -> &'static str {
         match self {
             Self::Postgres => "postgres://USER@HOST:5432/DB",
             Self::MySql => "mysql://USER@HOST:3306/DB",
+        }
+    }
+}
+
+/// The scheme of a URL for `rds-iam url` and `exec`, which take both kinds.
+pub(crate) fn scheme_of(url: &str) -> anyhow::Result<Scheme> {
+    let given = url
+        .split_once("://")
+        .map(|(scheme, _)| scheme.to_ascii_lowercase());
+    match given.as_deref() {
+        Some(scheme) if Scheme::Postgres.accepts(scheme) => Ok(Scheme::Postgres),
+        Some(scheme) if Scheme::MySql.accepts(scheme) => Ok(Scheme::MySql),
+        // Not quoted: the URL may hold a password.
+        _ => {
+            bail!("invalid URL: expected postgres://USER@HOST:5432/DB or mysql://USER@HOST:3306/DB")
         }
     }
 }
@@ -174,6 +197,16 @@ mod tests {
                 ..ConnectionUrl::default()
             }
         );
+    }
+
+    #[test]
+    fn schemes_for_url_and_exec() {
+        assert_eq!(scheme_of("PostgreSQL://h").unwrap(), Scheme::Postgres);
+        assert_eq!(scheme_of("mariadb://h").unwrap(), Scheme::MySql);
+        for url in ["redis://u:pw@h", "u:pw@h", "u:pw://h"] {
+            let err = scheme_of(url).unwrap_err().to_string();
+            assert!(err.contains("expected") && !err.contains("pw"), "{err}");
+        }
     }
 
     #[test]

@@ -485,3 +485,260 @@ fn a_server_in_the_middle_on_the_signed_host_never_gets_the_token() {
         }
     }
 }
+
+impl Bed {
+    /// `rds-iam exec URL --region R --ca-file TEST_CA -- COMMAND...`.
+    fn exec(&self, sealed: &Sealed, scheme: &str, command: &[&str]) -> Run {
+        let url = self.url(scheme, self.get("RDS_TESTBED_IAM_USER"));
+        let mut args = vec![
+            "exec",
+            &url,
+            "--region",
+            self.get("RDS_TESTBED_REGION"),
+            "--ca-file",
+            self.get("RDS_TESTBED_CA_FILE"),
+            "--",
+        ];
+        args.extend_from_slice(command);
+        sealed.run(&args)
+    }
+}
+
+/// `rds-iam url`: one line on stdout, a URL psql takes as is, with the token as the
+/// password and verified TLS; the embedded bundle is written to the documented default.
+#[test]
+fn url_gives_psql_a_verified_tls_session() {
+    let bed = Bed::load();
+    let sealed = bed.sealed(false);
+    let url = bed.url("postgres", bed.get("RDS_TESTBED_IAM_USER"));
+    let args = ["url", &url, "--region", "us-east-1"];
+    let run = sealed.run(&[&args[..], &["--ca-file", bed.get("RDS_TESTBED_CA_FILE")]].concat());
+    let database_url = run.token();
+    assert!(
+        database_url.starts_with("postgres://iam_user:localhost%3A5432%2F%3FAction%3Dconnect%26"),
+        "{database_url}"
+    );
+    assert!(
+        database_url.ends_with(&format!(
+            "@localhost:5432/rdsiam?sslmode=verify-full&sslrootcert={}",
+            bed.get("RDS_TESTBED_CA_FILE").replace('/', "%2F")
+        )),
+        "{database_url}"
+    );
+    // Hostile libpq settings do not weaken a URL's own sslmode and sslrootcert.
+    let mitm = Mitm::start("pg", "plain");
+    let (_, hostile) = hostile_pg_settings(&bed, &mitm).remove(3);
+    let output = hostile
+        .command("psql")
+        .arg(database_url)
+        .args(PSQL_SSL)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "t\n",
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // Without --ca-file: the embedded bundle, in $HOME/.cache/rds-iam (or --ca-output).
+    let run = sealed.run(&args);
+    let bundle = sealed.dir.path().join(".cache/rds-iam/rds-ca-bundle.pem");
+    assert!(
+        run.token().ends_with(&format!(
+            "sslrootcert={}",
+            bundle.display().to_string().replace('/', "%2F")
+        )),
+        "{run:#?}"
+    );
+    let embedded = sealed.run(&["ca-bundle"]).stdout;
+    assert_eq!(std::fs::read_to_string(&bundle).unwrap(), embedded);
+    let chosen = sealed.dir.path().join("chosen.pem");
+    let run = sealed.run(&[&args[..], &["--ca-output", chosen.to_str().unwrap()]].concat());
+    assert!(run.token().contains("chosen.pem"), "{run:#?}");
+    assert_eq!(std::fs::read_to_string(&chosen).unwrap(), embedded);
+}
+
+/// `rds-iam exec` with psql (through DATABASE_URL and through the PG* variables) and
+/// pg_dump, under each hostile libpq setting: the bed, over TLS; the server in the middle
+/// never gets a password.
+#[test]
+fn exec_runs_postgres_tools_over_verified_tls_whatever_libpq_settings_say() {
+    let bed = Bed::load();
+    let script = "psql \"$DATABASE_URL\" -XAtqc \"$1\" && psql -XAtqc \"$1\" && \
+                  pg_dump --schema-only | grep -c '^-- PostgreSQL database dump complete'";
+    for mode in ["plain", "tls"] {
+        let mitm = Mitm::start("pg", mode);
+        for (name, sealed) in hostile_pg_settings(&bed, &mitm) {
+            let run = bed.exec(
+                &sealed,
+                "postgres",
+                &["sh", "-c", script, "sh", PSQL_SSL[2]],
+            );
+            assert_eq!(run.code, Some(0), "{mode} {name}: {run:#?}");
+            assert_eq!(run.stdout, "t\nt\n1\n", "{mode} {name}: {run:#?}");
+            assert_eq!(mitm.passwords(), 0, "{mode} {name}: {:?}", mitm.log());
+        }
+    }
+}
+
+/// `rds-iam exec` with mariadb and mariadb-dump, under MYSQL_HOST / MYSQL_TCP_PORT and a
+/// user's MYSQL_HOME pointing at the server in the middle: rds-iam's own option file wins,
+/// the session is TLS. A `~/.my.cnf` that would win over that file is refused, before a
+/// token is signed; a harmless one is read.
+#[test]
+fn exec_runs_mysql_tools_over_verified_tls_or_refuses() {
+    let bed = Bed::load();
+    let script = "mariadb --batch --skip-column-names -e \"$1\" && \
+                  mariadb-dump --no-data rdsiam | grep -c '^-- Dump completed'";
+    for mode in ["plain", "tls"] {
+        let mitm = Mitm::start("mysql", mode);
+        for (name, sealed) in hostile_mysql_settings(&bed, &mitm) {
+            let run = bed.exec(&sealed, "mysql", &["sh", "-c", script, "sh", MYSQL_SSL[3]]);
+            if name == "~/.my.cnf" {
+                run.fails_briefly_with(".my.cnf sets host in [client]");
+            } else {
+                assert_eq!(run.code, Some(0), "{mode} {name}: {run:#?}");
+                assert_eq!(run.stdout, "1\n1\n", "{mode} {name}: {run:#?}");
+            }
+            assert_eq!(mitm.passwords(), 0, "{mode} {name}: {:?}", mitm.log());
+        }
+    }
+    let sealed = bed.sealed(false);
+    sealed.dir.write(
+        ".my.cnf",
+        "[client]\ndefault-character-set=utf8mb4\n[mysql]\nprompt=x> \n",
+    );
+    let run = bed.exec(
+        &sealed,
+        "mysql",
+        &["mariadb", "-BNe", "select @@character_set_client"],
+    );
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (Some(0), "utf8mb4\n"),
+        "{run:#?}"
+    );
+}
+
+/// The command's exit status is rds-iam's; SIGTERM is passed on to it; the private
+/// directory with the CA bundle is gone afterwards; nothing but the command's output on
+/// stdout.
+#[test]
+fn exec_passes_on_status_and_signals_and_cleans_up() {
+    let bed = Bed::load();
+    let url = bed.url("postgres", bed.get("RDS_TESTBED_IAM_USER"));
+    let sealed = bed.sealed(false);
+    let run = sealed.run(&[
+        "exec",
+        &url,
+        "--region",
+        "us-east-1",
+        "--",
+        "sh",
+        "-c",
+        "echo \"$PGSSLROOTCERT\"; test -r \"$PGSSLROOTCERT\" || exit 3; exit 7",
+    ]);
+    assert_eq!(run.code, Some(7), "{run:#?}");
+    let ca = PathBuf::from(run.stdout.trim());
+    assert!(ca.starts_with(sealed.dir.path()), "not in TMPDIR: {ca:?}");
+    assert!(
+        !ca.parent().unwrap().exists(),
+        "the private directory was left behind"
+    );
+    // The shell asks rds-iam (its parent) to stop; rds-iam passes SIGTERM on to the shell,
+    // whose trap exits 42.
+    let run = sealed.run(&[
+        "exec",
+        &url,
+        "--region",
+        "us-east-1",
+        "--",
+        "sh",
+        "-c",
+        "trap 'exit 42' TERM; kill -TERM $PPID; while :; do sleep 1; done",
+    ]);
+    assert_eq!(run.code, Some(42), "{run:#?}");
+    sealed
+        .run(&[
+            "exec",
+            &url,
+            "--region",
+            "us-east-1",
+            "--",
+            "/nonexistent/tool",
+        ])
+        .fails_briefly_with("could not start /nonexistent/tool");
+    sealed
+        .run(&["url", "postgres://iam_user:secret-pw@localhost/rdsiam"])
+        .fails_briefly_with("password");
+    let run = sealed.run(&["url", "redis://iam_user:secret-pw@localhost/rdsiam"]);
+    run.fails_briefly_with("expected postgres://");
+    assert!(!run.stderr.contains("secret-pw"), "{run:#?}");
+}
+
+/// sqlx-cli 0.9 (`scripts/install-sqlx-cli` puts it in target/tools) runs migrations
+/// through `rds-iam exec` against the bed's PostgreSQL. Each run applies its own
+/// migration (a version of its own, `--ignore-missing` for the others') and removes
+/// what it created.
+#[test]
+fn sqlx_migrate_run_through_exec() {
+    let sqlx = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/tools/bin/sqlx");
+    if !sqlx.exists() {
+        eprintln!(
+            "SKIPPED: {} is missing; run scripts/install-sqlx-cli to test sqlx migrate run",
+            sqlx.display()
+        );
+        return;
+    }
+    let bed = Bed::load();
+    let sealed = bed.sealed(false);
+    let version = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros()
+        .to_string();
+    let table = format!("rds_iam_cli_sqlx_{version}");
+    let migrations = sealed.dir.path().join("migrations");
+    std::fs::create_dir(&migrations).unwrap();
+    std::fs::write(
+        migrations.join(format!("{version}_rds_iam_cli_test.sql")),
+        format!("create table {table} (id int primary key);\ninsert into {table} values (1);\n"),
+    )
+    .unwrap();
+    let sqlx = sqlx.to_str().unwrap();
+    let source = migrations.to_str().unwrap();
+    let run = bed.exec(
+        &sealed,
+        "postgres",
+        &[
+            sqlx,
+            "migrate",
+            "run",
+            "--no-dotenv",
+            "--ignore-missing",
+            "--source",
+            source,
+        ],
+    );
+    let check = bed.run(
+        &sealed,
+        "psql",
+        bed.get("RDS_TESTBED_IAM_USER"),
+        true,
+        &[
+            "-XAtq",
+            "-c",
+            &format!("select count(*) from {table}"),
+            "-c",
+            &format!("drop table if exists {table}"),
+            "-c",
+            &format!("delete from _sqlx_migrations where version = {version}"),
+        ],
+    );
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert!(
+        run.stdout.contains(&format!("Applied {version}/")),
+        "{run:#?}"
+    );
+    assert_eq!(check.stdout, "1\n", "{check:#?}");
+}
