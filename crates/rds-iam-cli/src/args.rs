@@ -19,6 +19,9 @@ Examples:
   # Start psql / mysql with a fresh token over verified TLS
   rds-iam psql postgres://app@mydb.abc123.us-east-1.rds.amazonaws.com/appdb -- -c 'select 1'
   rds-iam mysql --hostname mydb.abc123.us-east-1.rds.amazonaws.com --username app -- -e 'select 1'
+  # A URL for sqlx / libpq, or a command run with the token in its environment
+  export DATABASE_URL=\"$(rds-iam url postgres://app@mydb.abc123.us-east-1.rds.amazonaws.com/appdb)\"
+  rds-iam exec postgres://app@mydb.abc123.us-east-1.rds.amazonaws.com/appdb -- pg_dump -f app.sql
   # Save the RDS CA bundle for other tools
   rds-iam ca-bundle --output rds-ca.pem";
 
@@ -71,11 +74,96 @@ pub(crate) enum Command {
             -- -e 'select 1'")]
     Mysql(ClientArgs),
 
+    /// Print a connection URL with a fresh token and verified-TLS settings, for sqlx and libpq
+    #[command(after_help = URL_HELP)]
+    Url(UrlArgs),
+
+    /// Run a command with DATABASE_URL and the client variables (PGPASSWORD, MYSQL_PWD, ...) set
+    #[command(after_help = EXEC_HELP)]
+    Exec(ExecArgs),
+
     /// Write the embedded Amazon RDS CA bundle (global and GovCloud roots) as PEM
     #[command(after_help = "Examples:\n  \
             rds-iam ca-bundle --output /etc/ssl/rds-ca.pem\n  \
             rds-iam ca-bundle | openssl storeutl -noout -text -certs /dev/stdin")]
     CaBundle(CaBundleArgs),
+}
+
+/// What `rds-iam url --help` ends with.
+const URL_HELP: &str = "\
+The URL is postgres://USER:TOKEN@HOST:PORT/DB?sslmode=verify-full&sslrootcert=CA or
+mysql://USER:TOKEN@HOST:PORT/DB?ssl-mode=VERIFY_IDENTITY&ssl-ca=CA (token and names
+percent-encoded); nothing else goes to stdout. The token lives 15 minutes.
+
+Careful: a URL with a token on a command line (psql \"$DATABASE_URL\") is visible to other
+local users in the process list (ps). Prefer rds-iam exec, which hands tools the
+environment variables they read (PGPASSWORD, MYSQL_PWD), or rds-iam psql / mysql.
+
+sqlx 0.9 cannot enable MySQL's cleartext plugin from a URL: sqlx-cli cannot log in to RDS
+MySQL with a token (run migrations in-process over the IAM pool instead).
+
+Examples:
+  export DATABASE_URL=\"$(rds-iam url postgres://app@mydb.abc123.us-east-1.rds.amazonaws.com/appdb)\"
+  rds-iam url mysql://app@mydb.abc123.us-east-1.rds.amazonaws.com/appdb --ca-output ./rds-ca.pem";
+
+/// What `rds-iam exec --help` ends with.
+const EXEC_HELP: &str = "\
+COMMAND gets DATABASE_URL (as `rds-iam url` prints it) and, for PostgreSQL, PGPASSWORD,
+PGHOST, PGPORT, PGUSER, PGDATABASE, PGSSLMODE=verify-full and PGSSLROOTCERT (PGSERVICE,
+PGSERVICEFILE, PGSYSCONFDIR and PGHOSTADDR removed, so no service file can redirect it);
+for MySQL, MYSQL_PWD, LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN=1, MYSQL_HOST, MYSQL_TCP_PORT and
+MYSQL_HOME / MARIADB_HOME naming an option file of rds-iam's own (host, port, user,
+verified TLS). ~/.my.cnf is read after that file, so exec refuses to run when it sets
+host, port, socket, protocol, user, database, any ssl / tls key or the auth plugin (or
+~/.mylogin.cnf exists). The
+CA bundle is in a private temporary directory removed when COMMAND exits. Signals are
+passed on; COMMAND's exit status is rds-iam's.
+
+exec adds no arguments to COMMAND. Prefer the environment variables where the tool reads
+them: a URL with a token on a command line (psql \"$DATABASE_URL\") is visible to other
+local users in the process list.
+
+Examples:
+  rds-iam exec postgres://app@mydb.abc123.us-east-1.rds.amazonaws.com/appdb -- pg_dump -Fc -f app.dump
+  rds-iam exec postgres://app@mydb.abc123.us-east-1.rds.amazonaws.com/appdb -- sqlx migrate run
+  rds-iam exec mysql://app@mydb.abc123.us-east-1.rds.amazonaws.com/appdb -- mysqldump appdb";
+
+/// `rds-iam url`.
+#[derive(Debug, ClapArgs)]
+pub(crate) struct UrlArgs {
+    /// Connection URL without a password: postgres://USER@HOST:PORT/DB or mysql://USER@HOST:PORT/DB
+    #[arg(value_name = "URL")]
+    pub(crate) url: String,
+
+    /// CA certificates (PEM) to verify the server with, used as is, instead of the embedded RDS bundle
+    #[arg(long, value_name = "FILE", conflicts_with = "ca_output")]
+    pub(crate) ca_file: Option<PathBuf>,
+
+    /// Where to write the embedded RDS bundle that the URL names [default: $XDG_CACHE_HOME/rds-iam/rds-ca-bundle.pem, else ~/.cache/rds-iam/rds-ca-bundle.pem]
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ca_output: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub(crate) aws: AwsOpts,
+}
+
+/// `rds-iam exec`.
+#[derive(Debug, ClapArgs)]
+pub(crate) struct ExecArgs {
+    /// Connection URL without a password: postgres://USER@HOST:PORT/DB or mysql://USER@HOST:PORT/DB
+    #[arg(value_name = "URL")]
+    pub(crate) url: String,
+
+    /// CA certificates (PEM) to verify the server with, instead of the embedded RDS bundle
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ca_file: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub(crate) aws: AwsOpts,
+
+    /// The command to run and its arguments, after `--`
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub(crate) command: Vec<OsString>,
 }
 
 /// Where credentials and the region come from; shared by every command that signs.

@@ -1,9 +1,9 @@
-//! The embedded RDS CA bundle: `rds-iam ca-bundle`, and the private temp file the
+//! The embedded RDS CA bundle: `rds-iam ca-bundle`, and the private temp directory the
 //! database clients read it from.
 
-use std::fs::{self, OpenOptions};
+use std::fs::{self, DirBuilder, OpenOptions};
 use std::io::{self, Write as _};
-use std::os::unix::fs::OpenOptionsExt as _;
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -31,15 +31,47 @@ pub(crate) fn write_bundle(args: &CaBundleArgs) -> anyhow::Result<()> {
     }
 }
 
-/// A file holding the embedded bundle, readable only by the user, deleted on drop.
+/// Writes the embedded bundle to `path` for `rds-iam url`: whole or not at all (a temp
+/// file next to it, renamed over it). `create_parent` makes the missing directories (mode
+/// 0700), for the default place.
+pub(crate) fn write_bundle_to(path: &Path, create_parent: bool) -> anyhow::Result<()> {
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if create_parent {
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(parent)
+            .with_context(|| format!("could not create {}", parent.display()))?;
+    }
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let temp = parent.join(format!(".{name}.{}.tmp", std::process::id()));
+    fs::write(&temp, RDS_CA_BUNDLE_PEM)
+        .and_then(|()| fs::rename(&temp, path))
+        .inspect_err(|_| {
+            let _ = fs::remove_file(&temp);
+        })
+        .with_context(|| {
+            format!(
+                "could not write the CA bundle to {}: check the directory exists and is writable, \
+                 or give --ca-output FILE",
+                path.display()
+            )
+        })
+}
+
+/// A private temporary directory (mode 0700, in `TMPDIR`, else `/tmp`) for what a client
+/// reads during one run: the CA bundle, an empty CA directory. Removed, with everything in
+/// it, on drop.
 #[derive(Debug)]
-pub(crate) struct TempBundle {
+pub(crate) struct PrivateDir {
     path: PathBuf,
 }
 
-impl TempBundle {
-    /// Writes the embedded bundle to a new file (mode 0600, created exclusively) in the
-    /// temp directory (`TMPDIR`, else `/tmp`).
+impl PrivateDir {
+    /// Creates a new directory, exclusively, readable only by the user.
     pub(crate) fn create() -> anyhow::Result<Self> {
         let dir = std::env::temp_dir();
         let seed = SystemTime::now()
@@ -49,32 +81,18 @@ impl TempBundle {
         let mut last_error = None;
         for attempt in 0..16u32 {
             let path = dir.join(format!(
-                "rds-iam-ca-{}-{:08x}.pem",
+                "rds-iam-{}-{:08x}",
                 std::process::id(),
                 seed.wrapping_add(attempt.wrapping_mul(0x9e37_79b9))
             ));
-            let opened = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path);
-            match opened {
-                Ok(mut file) => {
-                    // From here on, drop removes the file even if the write fails.
-                    let bundle = Self { path };
-                    file.write_all(RDS_CA_BUNDLE_PEM.as_bytes())
-                        .and_then(|()| file.sync_all())
-                        .with_context(|| {
-                            format!("could not write the CA bundle to {}", bundle.path.display())
-                        })?;
-                    return Ok(bundle);
-                }
+            match DirBuilder::new().mode(0o700).create(&path) {
+                Ok(()) => return Ok(Self { path }),
                 Err(err) if err.kind() == io::ErrorKind::AlreadyExists => last_error = Some(err),
                 Err(err) => {
                     return Err(err).with_context(|| {
                         format!(
-                            "could not create a temp file for the CA bundle in {}: set TMPDIR \
-                             to a writable directory, or give --ca-file",
+                            "could not create a private temp directory in {}: set TMPDIR \
+                             to a writable directory",
                             dir.display()
                         )
                     });
@@ -83,22 +101,65 @@ impl TempBundle {
         }
         Err(last_error.unwrap_or_else(|| io::Error::other("name collisions"))).with_context(|| {
             format!(
-                "could not create a temp file for the CA bundle in {}",
+                "could not create a private temp directory in {}",
                 dir.display()
             )
         })
     }
 
-    /// Where the bundle is.
+    /// Writes the embedded RDS bundle to `ca.pem` in the directory (mode 0600, created
+    /// exclusively) and returns its path.
+    pub(crate) fn write_bundle(&self) -> anyhow::Result<PathBuf> {
+        let path = self.path.join("ca.pem");
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .and_then(|mut file| {
+                file.write_all(RDS_CA_BUNDLE_PEM.as_bytes())?;
+                file.sync_all()
+            })
+            .with_context(|| format!("could not write the CA bundle to {}", path.display()))?;
+        Ok(path)
+    }
+
+    /// Writes `text` to `name` in the directory (mode 0600, created exclusively) and
+    /// returns its path.
+    pub(crate) fn write_file(&self, name: &str, text: &str) -> anyhow::Result<PathBuf> {
+        let path = self.path.join(name);
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .and_then(|mut file| file.write_all(text.as_bytes()))
+            .with_context(|| format!("could not write {}", path.display()))?;
+        Ok(path)
+    }
+
+    /// Where the directory is.
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Creates an empty directory `empty` in the directory and returns its path: a CA
+    /// directory for the MySQL clients that adds no roots, in place of any `ssl-capath`
+    /// an option file names.
+    pub(crate) fn empty_dir(&self) -> anyhow::Result<PathBuf> {
+        let path = self.path.join("empty");
+        DirBuilder::new()
+            .mode(0o700)
+            .create(&path)
+            .with_context(|| format!("could not create {}", path.display()))?;
+        Ok(path)
+    }
 }
 
-impl Drop for TempBundle {
+impl Drop for PrivateDir {
     fn drop(&mut self) {
-        if let Err(err) = fs::remove_file(&self.path) {
-            tracing::warn!(path = %self.path.display(), %err, "could not remove the temporary CA bundle");
+        if let Err(err) = fs::remove_dir_all(&self.path) {
+            tracing::warn!(path = %self.path.display(), %err, "could not remove the private temp directory");
         }
     }
 }
@@ -110,15 +171,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn temp_bundle_is_private_and_removed() {
-        let bundle = TempBundle::create().unwrap();
-        let path = bundle.path().to_owned();
-        let meta = fs::metadata(&path).unwrap();
-        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
-        assert_eq!(fs::read_to_string(&path).unwrap(), RDS_CA_BUNDLE_PEM);
-        let other = TempBundle::create().unwrap();
-        assert_ne!(other.path(), path);
-        drop(bundle);
+    fn private_dir_is_private_and_removed() {
+        let dir = PrivateDir::create().unwrap();
+        let path = dir.path.clone();
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        let bundle = dir.write_bundle().unwrap();
+        assert_eq!(
+            fs::metadata(&bundle).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(fs::read_to_string(&bundle).unwrap(), RDS_CA_BUNDLE_PEM);
+        let empty = dir.empty_dir().unwrap();
+        assert_eq!(fs::read_dir(&empty).unwrap().count(), 0);
+        let other = PrivateDir::create().unwrap();
+        assert_ne!(other.path, path);
+        drop(dir);
         assert!(!path.exists());
     }
 }

@@ -1,9 +1,12 @@
 //! `rds-iam psql` and `rds-iam mysql`: start the real client with a fresh token.
 //!
 //! The token goes in the client's password environment variable (`PGPASSWORD`,
-//! `MYSQL_PWD`), never on its command line, where `ps` would show it to every user. TLS is
-//! verified against the embedded RDS bundle (or `--ca-file`), written to a private temp
-//! file that is removed when the client exits. The client's exit status becomes ours.
+//! `MYSQL_PWD`), never on its command line, where `ps` would show it to every user. Host,
+//! port, user, database and verified TLS go on the command line, where they win over the
+//! user's service and option files and environment; client arguments that would change
+//! them are refused (`guard`). TLS is verified against the embedded RDS bundle (or
+//! `--ca-file`), written to a private temp directory that is removed when the client
+//! exits. The client's exit status becomes ours.
 
 use std::ffi::OsString;
 use std::io;
@@ -20,7 +23,8 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::args::ClientArgs;
 use crate::aws;
-use crate::ca::TempBundle;
+use crate::ca::PrivateDir;
+use crate::guard;
 use crate::url::{self, Scheme};
 
 /// How long to wait for the client's stderr to close after the client exits (a process
@@ -104,9 +108,9 @@ impl Target {
     }
 }
 
-/// Which command-line dialect a `mysql` binary speaks for verified TLS.
+/// Which dialect a `mysql` binary speaks for verified TLS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum MySqlFlavor {
+pub(crate) enum MySqlFlavor {
     /// MariaDB's client: `--ssl-verify-server-cert`.
     MariaDb,
     /// Oracle MySQL 5.7 and later: `--ssl-mode=VERIFY_IDENTITY`.
@@ -117,8 +121,16 @@ enum MySqlFlavor {
 /// status.
 pub(crate) async fn run(client: Client, args: ClientArgs) -> anyhow::Result<ExitCode> {
     let target = Target::resolve(client, &args)?;
+    match client {
+        Client::Psql => guard::check_psql(&args.client_args)?,
+        Client::MySql => guard::check_mysql(&args.client_args)?,
+    }
     // Find the program before signing, so that a missing client fails first.
     let (program, flavor) = find_program(client, args.client.as_deref()).await?;
+    if let Some(path) = &args.ca_file {
+        std::fs::File::open(path)
+            .with_context(|| format!("cannot read --ca-file {}", path.display()))?;
+    }
     let (signer, token) = aws::signer_and_token(
         &|| AuthTokenSigner::rds(&target.host, target.port, &target.user),
         &args.aws,
@@ -126,36 +138,26 @@ pub(crate) async fn run(client: Client, args: ClientArgs) -> anyhow::Result<Exit
     )
     .await?;
 
-    let temp_bundle;
-    let ca_file: &Path = match &args.ca_file {
-        Some(path) => {
-            std::fs::File::open(path)
-                .with_context(|| format!("cannot read --ca-file {}", path.display()))?;
-            path
-        }
-        None => {
-            temp_bundle = TempBundle::create()?;
-            temp_bundle.path()
-        }
+    let private = PrivateDir::create()?;
+    let ca_file = match &args.ca_file {
+        Some(path) => path.clone(),
+        None => private.write_bundle()?,
     };
-
     let mut command = Command::new(&program);
     match client {
         Client::Psql => {
-            command
-                .env("PGHOST", &target.host)
-                .env("PGPORT", target.port.to_string())
-                .env("PGUSER", &target.user)
-                .env("PGSSLMODE", "verify-full")
-                .env("PGSSLROOTCERT", ca_file)
-                .env("PGPASSWORD", &token);
-            if let Some(database) = &target.database {
-                command.env("PGDATABASE", database);
+            for var in PSQL_UNSAFE_ENV {
+                command.env_remove(var);
             }
+            command
+                .arg(psql_conninfo_arg(&target, &ca_file))
+                .env("PGPASSWORD", &token);
         }
         Client::MySql => {
-            command.args(mysql_args(&target, ca_file, flavor));
-            command.env("MYSQL_PWD", &token);
+            command
+                .args(mysql_args(&target, &ca_file, &private.empty_dir()?, flavor))
+                .env_remove("MYSQL_HOST")
+                .env("MYSQL_PWD", &token);
         }
     }
     command
@@ -172,6 +174,7 @@ pub(crate) async fn run(client: Client, args: ClientArgs) -> anyhow::Result<Exit
         region = signer.region(),
         "starting the client"
     );
+    let mut signals = Signals::catch()?;
     let mut child = command
         .spawn()
         .with_context(|| format!("could not start {}", program.display()))?;
@@ -180,7 +183,7 @@ pub(crate) async fn run(client: Client, args: ClientArgs) -> anyhow::Result<Exit
         .take()
         .context("the client's stderr was not piped")?;
     let pump = tokio::spawn(pump_stderr(stderr));
-    let status = wait_forwarding_signals(&mut child).await?;
+    let status = signals.wait(&mut child).await?;
     let seen = match tokio::time::timeout(STDERR_DRAIN, pump).await {
         Ok(Ok(seen)) => seen,
         _ => Seen::default(),
@@ -199,8 +202,65 @@ pub(crate) async fn run(client: Client, args: ClientArgs) -> anyhow::Result<Exit
     Ok(exit_code(status))
 }
 
-/// `mysql` options for the target and verified TLS, before the user's own.
-fn mysql_args(target: &Target, ca_file: &Path, flavor: MySqlFlavor) -> Vec<OsString> {
+/// The libpq variables that could send psql elsewhere or weaken TLS. The conninfo string
+/// on the command line beats them (and service files), but a service would still be
+/// read for the settings it does not name: remove them all, for a connection that
+/// depends on nothing but `rds-iam`'s arguments.
+pub(crate) const PSQL_UNSAFE_ENV: &[&str] = &[
+    "PGSERVICE",
+    "PGSERVICEFILE",
+    "PGSYSCONFDIR",
+    "PGHOST",
+    "PGHOSTADDR",
+    "PGPORT",
+    "PGUSER",
+    "PGDATABASE",
+    "PGSSLMODE",
+    "PGREQUIRESSL",
+    "PGSSLROOTCERT",
+    "PGSSLNEGOTIATION",
+    "PGGSSENCMODE",
+];
+
+/// psql's `--dbname=CONNINFO` for the target and verified TLS: settings in a conninfo
+/// string on the command line win over service files and `PG*` variables (libpq's
+/// precedence). `hostaddr=''` keeps any other source from naming an address, and
+/// `gssencmode=disable` keeps GSSAPI encryption from standing in for TLS. Never the
+/// password: command lines are visible to every local user.
+fn psql_conninfo_arg(target: &Target, ca_file: &Path) -> OsString {
+    let mut conninfo = format!(
+        "host={} port={} user={}",
+        conninfo_quote(&target.host),
+        target.port,
+        conninfo_quote(&target.user)
+    );
+    if let Some(database) = &target.database {
+        conninfo.push_str(&format!(" dbname={}", conninfo_quote(database)));
+    }
+    conninfo.push_str(&format!(
+        " hostaddr='' sslmode=verify-full gssencmode=disable sslrootcert={}",
+        conninfo_quote(&ca_file.to_string_lossy())
+    ));
+    let mut arg = OsString::from("--dbname=");
+    arg.push(conninfo);
+    arg
+}
+
+/// A conninfo value in single quotes, with `\` and `'` escaped.
+fn conninfo_quote(value: &str) -> String {
+    format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// `mysql` options for the target and verified TLS, before the user's own (which
+/// `guard::check_mysql` has checked). Options on the command line win over option files
+/// and `MYSQL_HOST`; `empty_dir` as `--ssl-capath` keeps an option file's CA directory
+/// from adding roots to `ca_file`.
+fn mysql_args(
+    target: &Target,
+    ca_file: &Path,
+    empty_dir: &Path,
+    flavor: MySqlFlavor,
+) -> Vec<OsString> {
     let mut args: Vec<OsString> = vec![
         format!("--host={}", target.host).into(),
         format!("--port={}", target.port).into(),
@@ -211,6 +271,9 @@ fn mysql_args(target: &Target, ca_file: &Path, flavor: MySqlFlavor) -> Vec<OsStr
     let mut ca = OsString::from("--ssl-ca=");
     ca.push(ca_file);
     args.push(ca);
+    let mut capath = OsString::from("--ssl-capath=");
+    capath.push(empty_dir);
+    args.push(capath);
     match flavor {
         MySqlFlavor::MariaDb => {
             // MariaDB's client always allows mysql_clear_password; it calls
@@ -227,6 +290,14 @@ fn mysql_args(target: &Target, ca_file: &Path, flavor: MySqlFlavor) -> Vec<OsStr
         args.push(format!("--database={database}").into());
     }
     args
+}
+
+/// The dialect of the MySQL client on PATH (`mysql`, else `mariadb`); MariaDB's when there
+/// is none.
+pub(crate) async fn mysql_flavor_on_path() -> MySqlFlavor {
+    find_program(Client::MySql, None)
+        .await
+        .map_or(MySqlFlavor::MariaDb, |(_, flavor)| flavor)
 }
 
 /// The program to run, and for `mysql` which dialect it speaks.
@@ -285,30 +356,53 @@ fn mysql_flavor(version: &str) -> MySqlFlavor {
     }
 }
 
-/// Waits for the client. SIGINT and SIGQUIT from the terminal reach the client directly
-/// (same process group), so they are only kept from killing us; SIGTERM and SIGHUP are
-/// passed on. Either way we stay to remove the temp file and report the exit status.
-async fn wait_forwarding_signals(child: &mut tokio::process::Child) -> anyhow::Result<ExitStatus> {
-    let mut interrupt = signal(SignalKind::interrupt())?;
-    let mut quit = signal(SignalKind::quit())?;
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut hangup = signal(SignalKind::hangup())?;
-    loop {
-        let forward = tokio::select! {
-            status = child.wait() => return status.context("could not wait for the client"),
-            _ = interrupt.recv() => None,
-            _ = quit.recv() => None,
-            _ = terminate.recv() => Some(rustix::process::Signal::TERM),
-            _ = hangup.recv() => Some(rustix::process::Signal::HUP),
-        };
-        if let Some(sig) = forward
-            && let Some(pid) = child
-                .id()
-                .and_then(|id| i32::try_from(id).ok())
-                .and_then(rustix::process::Pid::from_raw)
-            && let Err(err) = rustix::process::kill_process(pid, sig)
-        {
-            tracing::warn!(%err, "could not pass the signal on to the client");
+/// The signals `rds-iam` catches while a client runs, registered before it starts (a
+/// signal sent as soon as the client exists must not kill `rds-iam` and leave the temp
+/// directory behind).
+#[derive(Debug)]
+pub(crate) struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    quit: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Starts catching SIGINT, SIGQUIT, SIGTERM and SIGHUP.
+    pub(crate) fn catch() -> anyhow::Result<Self> {
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt())?,
+            quit: signal(SignalKind::quit())?,
+            terminate: signal(SignalKind::terminate())?,
+            hangup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    /// Waits for the client. SIGINT and SIGQUIT from the terminal reach the client
+    /// directly (same process group), so they are only kept from killing us; SIGTERM and
+    /// SIGHUP are passed on. Either way we stay to remove the temp directory and report
+    /// the exit status.
+    pub(crate) async fn wait(
+        &mut self,
+        child: &mut tokio::process::Child,
+    ) -> anyhow::Result<ExitStatus> {
+        loop {
+            let forward = tokio::select! {
+                status = child.wait() => return status.context("could not wait for the client"),
+                _ = self.interrupt.recv() => None,
+                _ = self.quit.recv() => None,
+                _ = self.terminate.recv() => Some(rustix::process::Signal::TERM),
+                _ = self.hangup.recv() => Some(rustix::process::Signal::HUP),
+            };
+            if let Some(sig) = forward
+                && let Some(pid) = child
+                    .id()
+                    .and_then(|id| i32::try_from(id).ok())
+                    .and_then(rustix::process::Pid::from_raw)
+                && let Err(err) = rustix::process::kill_process(pid, sig)
+            {
+                tracing::warn!(%err, "could not pass the signal on to the client");
+            }
         }
     }
 }
@@ -414,7 +508,7 @@ fn hint(
 }
 
 /// The client's exit status as ours: its code, or 128 + the signal that killed it.
-fn exit_code(status: ExitStatus) -> ExitCode {
+pub(crate) fn exit_code(status: ExitStatus) -> ExitCode {
     let code = status
         .code()
         .or_else(|| status.signal().map(|signal| 128 + signal))
@@ -469,11 +563,18 @@ mod tests {
             user: "iam_user".into(),
             database: Some("rdsiam".into()),
         };
-        let args = mysql_args(&target, Path::new("/tmp/ca.pem"), MySqlFlavor::MariaDb);
+        let empty = Path::new("/tmp/empty");
+        let args = mysql_args(
+            &target,
+            Path::new("/tmp/ca.pem"),
+            empty,
+            MySqlFlavor::MariaDb,
+        );
         for expected in [
             "--host=localhost",
             "--protocol=TCP",
             "--ssl-ca=/tmp/ca.pem",
+            "--ssl-capath=/tmp/empty",
             "--ssl-verify-server-cert",
             "--database=rdsiam",
         ] {
@@ -482,9 +583,23 @@ mod tests {
                 "{expected} missing: {args:?}"
             );
         }
-        let args = mysql_args(&target, Path::new("/tmp/ca.pem"), MySqlFlavor::MySql);
+        let args = mysql_args(&target, Path::new("/tmp/ca.pem"), empty, MySqlFlavor::MySql);
         assert!(args.iter().any(|a| a == "--ssl-mode=VERIFY_IDENTITY"));
         assert!(args.iter().any(|a| a == "--enable-cleartext-plugin"));
+    }
+
+    #[test]
+    fn the_psql_conninfo_pins_the_target_and_verified_tls() {
+        let target = Target {
+            host: "db.x.us-east-1.rds.amazonaws.com".into(),
+            port: 5432,
+            user: "o'brien".into(),
+            database: Some(r"a\b c".into()),
+        };
+        assert_eq!(
+            psql_conninfo_arg(&target, Path::new("/tmp/x/ca.pem")),
+            r"--dbname=host='db.x.us-east-1.rds.amazonaws.com' port=5432 user='o\'brien' dbname='a\\b c' hostaddr='' sslmode=verify-full gssencmode=disable sslrootcert='/tmp/x/ca.pem'"
+        );
     }
 
     #[test]

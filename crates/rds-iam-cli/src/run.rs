@@ -4,13 +4,14 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 
-use crate::args::{Args, ClientArgs, Command};
+use crate::args::{Args, ClientArgs, Command, ExecArgs, UrlArgs};
 use crate::ca;
 use crate::client::{self, Client};
+use crate::exec;
 use crate::token::TokenCommand;
 
 /// Runs the command and returns the exit status to leave with: success for the token and
-/// bundle commands, the client's own status for `psql` and `mysql`.
+/// bundle commands, the client's (or command's) own status for `psql`, `mysql` and `exec`.
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let command = match args.command {
         Command::CaBundle(args) => {
@@ -21,6 +22,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::DsqlToken(args) => Async::Token(TokenCommand::dsql(args)),
         Command::Psql(args) => Async::Client(Client::Psql, args),
         Command::Mysql(args) => Async::Client(Client::MySql, args),
+        Command::Url(args) => Async::Url(args),
+        Command::Exec(args) => Async::Exec(args),
     };
     // The common case, environment keys and a known region, needs no runtime at all.
     let known_region = match &command {
@@ -28,7 +31,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             Ok(()) => return Ok(ExitCode::SUCCESS),
             Err(known_region) => known_region,
         },
-        Async::Client(..) => None,
+        Async::Client(..) | Async::Url(_) | Async::Exec(_) => None,
     };
     // One thread is plenty for one token; it also keeps start-up cheap.
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -42,6 +45,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .await
                 .map(|()| ExitCode::SUCCESS),
             Async::Client(client, args) => client::run(client, args).await,
+            Async::Url(args) => exec::url(args).await,
+            Async::Exec(args) => exec::exec(args).await,
         }
     })
 }
@@ -50,4 +55,6 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
 enum Async {
     Token(TokenCommand),
     Client(Client, ClientArgs),
+    Url(UrlArgs),
+    Exec(ExecArgs),
 }

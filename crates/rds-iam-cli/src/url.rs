@@ -22,10 +22,33 @@ impl Scheme {
         }
     }
 
+    /// The port when the URL gives none.
+    pub(crate) fn default_port(self) -> u16 {
+        match self {
+            Self::Postgres => 5432,
+            Self::MySql => 3306,
+        }
+    }
+
     fn example(self) -> &'static str {
         match self {
             Self::Postgres => "postgres://USER@HOST:5432/DB",
             Self::MySql => "mysql://USER@HOST:3306/DB",
+        }
+    }
+}
+
+/// The scheme of a URL for `rds-iam url` and `exec`, which take both kinds.
+pub(crate) fn scheme_of(url: &str) -> anyhow::Result<Scheme> {
+    let given = url
+        .split_once("://")
+        .map(|(scheme, _)| scheme.to_ascii_lowercase());
+    match given.as_deref() {
+        Some(scheme) if Scheme::Postgres.accepts(scheme) => Ok(Scheme::Postgres),
+        Some(scheme) if Scheme::MySql.accepts(scheme) => Ok(Scheme::MySql),
+        // Not quoted: the URL may hold a password.
+        _ => {
+            bail!("invalid URL: expected postgres://USER@HOST:5432/DB or mysql://USER@HOST:3306/DB")
         }
     }
 }
@@ -48,18 +71,37 @@ pub(crate) struct ConnectionUrl {
 /// A password or query parameters are refused with a message saying what to do instead:
 /// the token is the password, and client options go after `--`.
 pub(crate) fn parse(url: &str, scheme: Scheme) -> anyhow::Result<ConnectionUrl> {
+    // No error here quotes the URL: it may hold a password (it is refused, but a message
+    // printed before that check would show it), or one in a query parameter.
     let example = scheme.example();
     let Some((given_scheme, rest)) = url.split_once("://") else {
-        bail!("invalid URL {url:?}: expected {example}");
+        bail!("invalid URL: expected {example}");
     };
+    // Everything up to the last `@` is user information, even with a `/`, `?` or `#` in
+    // it (an unencoded password may hold any of them).
+    if rest
+        .rsplit_once('@')
+        .is_some_and(|(userinfo, _)| userinfo.contains(':'))
+    {
+        bail!(
+            "invalid URL: it has a password; remove it, rds-iam passes an IAM token as the password"
+        );
+    }
+    let scheme_is_plain = given_scheme
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !scheme_is_plain {
+        bail!("invalid URL: expected {example}");
+    }
     if !scheme.accepts(&given_scheme.to_ascii_lowercase()) {
         bail!(
-            "invalid URL {url:?}: the scheme {given_scheme:?} is not for this client; expected {example}"
+            "invalid URL: the scheme {given_scheme:?} is not for this client; expected {example}"
         );
     }
     if rest.contains('?') || rest.contains('#') {
         bail!(
-            "invalid URL {url:?}: query parameters are not supported; pass client options after `--`"
+            "invalid URL: query parameters are not supported; rds-iam sets the TLS ones, other \
+             client options go after `--`"
         );
     }
     let (authority, path) = match rest.split_once('/') {
@@ -71,20 +113,11 @@ pub(crate) fn parse(url: &str, scheme: Scheme) -> anyhow::Result<ConnectionUrl> 
         None => (None, authority),
     };
     let user = match userinfo {
-        Some(userinfo) => {
-            if userinfo.contains(':') {
-                bail!(
-                    "invalid URL: it has a password; remove it, rds-iam passes an IAM token as the password"
-                );
-            }
-            Some(decode(userinfo, "user")?)
-        }
+        Some(userinfo) => Some(decode(userinfo, "user")?),
         None => None,
     };
     if hostport.starts_with('[') {
-        bail!(
-            "invalid URL {url:?}: IPv6 addresses cannot be signed for; use the RDS endpoint name"
-        );
+        bail!("invalid URL: IPv6 addresses cannot be signed for; use the RDS endpoint name");
     }
     let (host, port) = match hostport.rsplit_once(':') {
         Some((host, port)) => {
@@ -93,9 +126,7 @@ pub(crate) fn parse(url: &str, scheme: Scheme) -> anyhow::Result<ConnectionUrl> 
                 .ok()
                 .filter(|p| *p != 0)
                 .with_context(|| {
-                    format!(
-                        "invalid URL {url:?}: the port {port:?} is not a number from 1 to 65535"
-                    )
+                    format!("invalid URL: the port {port:?} is not a number from 1 to 65535")
                 })?;
             (host, Some(port))
         }
@@ -169,12 +200,36 @@ mod tests {
     }
 
     #[test]
+    fn schemes_for_url_and_exec() {
+        assert_eq!(scheme_of("PostgreSQL://h").unwrap(), Scheme::Postgres);
+        assert_eq!(scheme_of("mariadb://h").unwrap(), Scheme::MySql);
+        for url in ["redis://u:pw@h", "u:pw@h", "u:pw://h"] {
+            let err = scheme_of(url).unwrap_err().to_string();
+            assert!(err.contains("expected") && !err.contains("pw"), "{err}");
+        }
+    }
+
+    #[test]
     fn refuses_with_a_reason() {
         for (url, scheme, needle) in [
             ("mysql://u@h/db", Scheme::Postgres, "scheme"),
             ("postgres://u@h/db", Scheme::MySql, "scheme"),
             ("u@h/db", Scheme::Postgres, "expected"),
             ("postgres://u:pw@h/db", Scheme::Postgres, "password"),
+            // Unencoded `/`, `?`, `#` or `@` in a password.
+            ("postgres://u:p/w@h/db", Scheme::Postgres, "password"),
+            ("postgres://u:p?w@h/db", Scheme::Postgres, "password"),
+            ("postgres://u:p#w@h/db", Scheme::Postgres, "password"),
+            ("postgres://u:p@w@h/db", Scheme::Postgres, "password"),
+            // The scheme and query checks used to quote the whole URL.
+            ("mysql://u:pw@h/db", Scheme::Postgres, "password"),
+            ("u:pw://x@h/db", Scheme::Postgres, "expected"),
+            ("u:pw@h/db", Scheme::Postgres, "expected"),
+            (
+                "postgres://u@h/db?password=pw",
+                Scheme::Postgres,
+                "after `--`",
+            ),
             (
                 "postgres://u@h/db?sslmode=disable",
                 Scheme::Postgres,

@@ -14,8 +14,8 @@ const AKID: &str = "AKIDEXAMPLE";
 const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
 
 /// A stand-in client: answers `--version` like MariaDB's mysql, otherwise writes its
-/// arguments, the variables that matter, and the mode and a copy of the CA file it was
-/// pointed at into `record`, prints `stderr_text` to stderr and exits with `code`.
+/// arguments, the variables that matter (if set), and the mode and a copy of the CA file
+/// it was pointed at (`--ssl-ca`, or `sslrootcert` in psql's conninfo) into `record`, prints `stderr_text` to stderr and exits with `code`.
 fn fake_client(dir: &Path, record: &Path, stderr_text: &str, code: i32) -> PathBuf {
     let script = format!(
         r#"#!/bin/sh
@@ -23,11 +23,14 @@ if [ "$1" = --version ]; then echo "mysql  Ver 15.1 Distrib 10.11.6-MariaDB, for
 out={record}
 : > "$out"
 for a in "$@"; do printf 'ARG=%s\n' "$a" >> "$out"; done
-for v in PGHOST PGPORT PGUSER PGDATABASE PGSSLMODE PGSSLROOTCERT PGPASSWORD MYSQL_PWD; do
+for v in PGSERVICE PGSERVICEFILE PGHOST PGHOSTADDR PGSSLMODE PGSSLROOTCERT PGPASSWORD MYSQL_HOST MYSQL_PWD; do
   eval "val=\${{$v-}}"; [ -n "$val" ] && printf '%s=%s\n' "$v" "$val" >> "$out"
 done
-ca="$PGSSLROOTCERT"
-for a in "$@"; do case "$a" in --ssl-ca=*) ca="${{a#--ssl-ca=}}";; esac; done
+ca=
+for a in "$@"; do case "$a" in
+  --ssl-ca=*) ca="${{a#--ssl-ca=}}";;
+  --dbname=*) ca=$(printf '%s' "$a" | sed -n "s/.*sslrootcert='\([^']*\)'.*/\1/p");;
+esac; done
 printf 'CA=%s\nCA_MODE=%s\n' "$ca" "$(stat -c %a "$ca")" >> "$out"
 cp "$ca" "$out.ca"
 printf '%s' '{stderr_text}' >&2
@@ -69,7 +72,14 @@ fn read_record(record: &Path) -> Record {
 
 #[test]
 fn psql_gets_the_token_in_pgpassword_and_verify_full_with_the_embedded_bundle() {
-    let sealed = Sealed::new().keys(AKID, SECRET, None);
+    let sealed = Sealed::new()
+        .keys(AKID, SECRET, None)
+        .set("PGSERVICE", "evil")
+        .set("PGSERVICEFILE", "/nonexistent/pg_service.conf")
+        .set("PGHOST", "evil.example")
+        .set("PGHOSTADDR", "192.0.2.1")
+        .set("PGSSLMODE", "disable")
+        .set("PGSSLROOTCERT", "/nonexistent/evil-ca.pem");
     let record = sealed.dir.path().join("record");
     let client = fake_client(sealed.dir.path(), &record, "", 7);
     let run = sealed.run(&[
@@ -85,15 +95,29 @@ fn psql_gets_the_token_in_pgpassword_and_verify_full_with_the_embedded_bundle() 
     assert_eq!(run.code, Some(7), "{run:?}");
     assert_eq!(run.stdout, "");
     let rec = read_record(&record);
-    assert_eq!(rec.args, ["-c", "select 1"]);
+    // Where to connect and how, in a conninfo string (which beats service files and PG*
+    // variables); the user's arguments after it.
+    assert_eq!(rec.args.len(), 3, "{:?}", rec.args);
     assert_eq!(
-        rec.vars["PGHOST"],
-        "mydb.abc123.eu-west-1.rds.amazonaws.com"
+        rec.args[0],
+        format!(
+            "--dbname=host='mydb.abc123.eu-west-1.rds.amazonaws.com' port=6543 user='user+a@b' \
+             dbname='app db' hostaddr='' sslmode=verify-full gssencmode=disable sslrootcert='{}'",
+            rec.vars["CA"]
+        )
     );
-    assert_eq!(rec.vars["PGPORT"], "6543");
-    assert_eq!(rec.vars["PGUSER"], "user+a@b");
-    assert_eq!(rec.vars["PGDATABASE"], "app db");
-    assert_eq!(rec.vars["PGSSLMODE"], "verify-full");
+    assert_eq!(rec.args[1..], ["-c", "select 1"]);
+    // The variables that could redirect the client or weaken TLS are gone.
+    for var in [
+        "PGSERVICE",
+        "PGSERVICEFILE",
+        "PGHOST",
+        "PGHOSTADDR",
+        "PGSSLMODE",
+        "PGSSLROOTCERT",
+    ] {
+        assert!(!rec.vars.contains_key(var), "{var} reached psql");
+    }
     let token = &rec.vars["PGPASSWORD"];
     assert!(
         token.starts_with(
@@ -112,7 +136,9 @@ fn psql_gets_the_token_in_pgpassword_and_verify_full_with_the_embedded_bundle() 
 
 #[test]
 fn mysql_gets_mysql_pwd_verified_tls_and_the_cleartext_plugin() {
-    let sealed = Sealed::new().keys(AKID, SECRET, None);
+    let sealed = Sealed::new()
+        .keys(AKID, SECRET, None)
+        .set("MYSQL_HOST", "evil.example");
     let record = sealed.dir.path().join("record");
     let client = fake_client(sealed.dir.path(), &record, "", 0);
     let ca_file = sealed.dir.write("my-ca.pem", "not really a CA\n");
@@ -152,6 +178,25 @@ fn mysql_gets_mysql_pwd_verified_tls_and_the_cleartext_plugin() {
         );
     }
     assert_eq!(rec.args[rec.args.len() - 2..], ["-e", "select 1"]);
+    assert!(
+        !rec.vars.contains_key("MYSQL_HOST"),
+        "MYSQL_HOST reached mysql"
+    );
+    // An empty private CA directory stands in for any `ssl-capath` in an option file,
+    // gone with the rest once the client exits.
+    let capath = rec
+        .args
+        .iter()
+        .find_map(|a| a.strip_prefix("--ssl-capath="))
+        .expect("no --ssl-capath");
+    assert!(
+        Path::new(capath).starts_with(sealed.dir.path()),
+        "not in TMPDIR: {capath}"
+    );
+    assert!(
+        !Path::new(capath).exists(),
+        "the private directory was left behind"
+    );
     // MariaDB's client always allows the cleartext plugin and warns on stdout about the
     // option; Oracle's gets it (see the unit tests).
     assert!(!rec.args.iter().any(|a| a == "--enable-cleartext-plugin"));
@@ -251,6 +296,59 @@ fn client_errors_are_brief() {
             client.to_str().unwrap(),
         ])
         .fails_briefly_with("--ca-file");
+}
+
+/// Client arguments that would pick another server, user or database, or weaken TLS, are
+/// refused before any token is signed or any client started.
+#[test]
+fn client_arguments_that_move_the_connection_are_refused_before_signing() {
+    // No credentials at all: signing would fail with another message.
+    let sealed = Sealed::new();
+    let record = sealed.dir.path().join("record");
+    let client = fake_client(sealed.dir.path(), &record, "", 0);
+    let client = client.to_str().unwrap();
+    for (command, url, args, needle) in [
+        ("psql", "postgres://u@h", &["-h", "evil"][..], "-h"),
+        ("psql", "postgres://u@h", &["--port=1"], "--port"),
+        ("psql", "postgres://u@h", &["-XU", "other"], "--username"),
+        (
+            "psql",
+            "postgres://u@h",
+            &["-c", "select 1", "host=evil sslmode=disable"],
+            "connection string",
+        ),
+        (
+            "psql",
+            "postgres://u@h",
+            &["-d", "service=evil"],
+            "--dbname",
+        ),
+        ("mysql", "mysql://u@h", &["--host=evil"], "--hostname"),
+        ("mysql", "mysql://u@h", &["-BNhevil"], "--hostname"),
+        ("mysql", "mysql://u@h", &["--skip-ssl"], "verified TLS"),
+        (
+            "mysql",
+            "mysql://u@h",
+            &["--ssl-verify-server-cert=0"],
+            "verified TLS",
+        ),
+        ("mysql", "mysql://u@h", &["--user=other"], "--username"),
+    ] {
+        let mut argv = vec![
+            command,
+            url,
+            "--region",
+            "us-east-1",
+            "--client",
+            client,
+            "--",
+        ];
+        argv.extend_from_slice(args);
+        let run = sealed.run(&argv);
+        run.fails_briefly_with(needle);
+        assert!(run.stderr.contains("is refused"), "{run:#?}");
+        assert!(!record.exists(), "the client was started: {args:?}");
+    }
 }
 
 #[test]

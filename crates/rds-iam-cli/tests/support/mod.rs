@@ -333,3 +333,87 @@ pub(crate) fn testbed() -> HashMap<String, String> {
         })
         .collect()
 }
+
+/// A server in the middle (`tests/mitm.py`) on 127.0.0.1: it asks for a cleartext
+/// password, over plain TCP or TLS with a fresh self-signed certificate, and logs whether
+/// an IAM token arrived. Killed on drop.
+pub(crate) struct Mitm {
+    child: std::process::Child,
+    /// Its port.
+    pub(crate) port: u16,
+    /// Its certificate (`tls` mode): trusted by no one unless a hostile setting says so.
+    pub(crate) cert: Option<PathBuf>,
+    log: PathBuf,
+    _dir: TempDir,
+}
+
+impl Mitm {
+    /// Starts one; `protocol` is `pg` or `mysql`, `mode` is `plain` or `tls`.
+    pub(crate) fn start(protocol: &str, mode: &str) -> Self {
+        use std::io::BufRead as _;
+        let dir = TempDir::new();
+        let log = dir.path().join("mitm.log");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mitm.py");
+        let mut child = Command::new("python3")
+            .arg(&script)
+            .args([protocol, mode])
+            .arg(&log)
+            .env("TMPDIR", dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run python3 {}: {e}", script.display()));
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let (port, cert) = line
+            .trim()
+            .split_once(' ')
+            .unwrap_or_else(|| panic!("mitm.py did not start: {line:?}"));
+        Self {
+            child,
+            port: port.parse().unwrap(),
+            cert: (cert != "-").then(|| PathBuf::from(cert)),
+            log,
+            _dir: dir,
+        }
+    }
+
+    /// The lines logged so far: CONNECT, TLS, PASSWORD TOKEN, PASSWORD OTHER.
+    pub(crate) fn log(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Forgets what was logged so far.
+    pub(crate) fn clear(&self) {
+        std::fs::write(&self.log, "").unwrap();
+    }
+
+    /// How many passwords (tokens or other) reached it so far.
+    pub(crate) fn passwords(&self) -> usize {
+        self.log()
+            .iter()
+            .filter(|line| line.starts_with("PASSWORD"))
+            .count()
+    }
+
+    /// How many IAM tokens reached it so far.
+    pub(crate) fn tokens(&self) -> usize {
+        self.log()
+            .iter()
+            .filter(|line| *line == "PASSWORD TOKEN")
+            .count()
+    }
+}
+
+impl Drop for Mitm {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
