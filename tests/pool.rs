@@ -241,6 +241,72 @@ async fn mysql_pool_queries_over_verified_tls() {
     pool.close().await;
 }
 
+/// Host names are case-insensitive: a URL that spells the bed's host with capitals
+/// (`LoCaLhOsT`, as a user may copy an endpoint name) connects on both engines, with the
+/// token signed for the lowercase name and TLS verified against it.
+#[tokio::test]
+async fn a_capitalised_spelling_of_the_host_connects() {
+    let bed = Testbed::load();
+    let log = VerifierLog::open(&bed);
+    for engine in [Engine::Postgres, Engine::MySql] {
+        let host = bed.host(engine);
+        let spelled: String = host
+            .chars()
+            .enumerate()
+            .map(|(i, c)| {
+                if i % 2 == 0 {
+                    c.to_ascii_uppercase()
+                } else {
+                    c
+                }
+            })
+            .collect();
+        assert_ne!(spelled, host, "the bed's host has letters to capitalise");
+        let url = url(&bed, engine, &bed.iam_user).replacen(host, &spelled, 1);
+        let mark = log.mark();
+        let answer: i64 = match engine {
+            Engine::Postgres => {
+                let pool = PgPoolOptions::new()
+                    .max_connections(1)
+                    .iam_auth(iam(&bed, credentials(&bed.access_key)))
+                    .connect(&url)
+                    .await
+                    .unwrap_or_else(|err| panic!("{url}: {err}"));
+                let answer = sqlx::query_scalar("select 42::bigint")
+                    .fetch_one(&pool)
+                    .await;
+                pool.close().await;
+                answer.unwrap()
+            }
+            Engine::MySql => {
+                let pool = MySqlPoolOptions::new()
+                    .max_connections(1)
+                    .iam_auth(iam(&bed, credentials(&bed.access_key)))
+                    .connect(&url)
+                    .await
+                    .unwrap_or_else(|err| panic!("{url}: {err}"));
+                let answer = sqlx::query_scalar("select 42").fetch_one(&pool).await;
+                pool.close().await;
+                answer.unwrap()
+            }
+        };
+        assert_eq!(answer, 42);
+        let entries = log.entries_since(mark);
+        assert!(
+            entries
+                .iter()
+                .any(|e| e.verdict && e.engine() == Some(engine)),
+            "{url}: no accepted token in the verifier log: {entries:?}"
+        );
+        assert!(
+            entries
+                .iter()
+                .all(|e| e.verdict || e.engine() != Some(engine)),
+            "{url}: a token was refused: {entries:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn connect_with_options_and_lazy_pools_work_too() {
     let bed = Testbed::load();
