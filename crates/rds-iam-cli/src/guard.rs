@@ -237,10 +237,11 @@ pub(crate) fn check_mysql(args: &[OsString]) -> anyhow::Result<()> {
 }
 
 /// Whether a MySQL option name (from a command line without `--`, or an option file key)
-/// is one `rds-iam` must decide; if so, what to do instead. `_` counts as `-`, and
+/// is one `rds-iam` must decide; if so, what to do instead. `_` counts as `-`, case does
+/// not count (the clients take `--HOST` and `PORT=` as `--host` and `port=`), and
 /// `loose-`, `skip-`, `enable-`, `disable-` and `maximum-` prefixes are looked through.
 pub(crate) fn mysql_option_refused(name: &str) -> Option<&'static str> {
-    let name = name.trim().replace('_', "-");
+    let name = name.trim().to_ascii_lowercase().replace('_', "-");
     let mut bare = name.as_str();
     for prefix in ["loose-", "skip-", "enable-", "disable-", "maximum-"] {
         bare = bare.strip_prefix(prefix).unwrap_or(bare);
@@ -341,6 +342,11 @@ mod tests {
             (&["--ssl-capath=/tmp"], "--ssl-capath"),
             (&["--loose-ssl_ca=/tmp/x"], "--loose-ssl-ca"),
             (&["--tls-version=TLSv1"], "--tls"),
+            // The clients read option names in any case.
+            (&["--HOST=evil"], "--HOST"),
+            (&["--Port=1"], "--port"),
+            (&["--SSL-CA=/tmp/x"], "verified TLS"),
+            (&["--SKIP-SSL"], "verified TLS"),
             (&["--protocol=socket"], "--protocol"),
             (&["--defaults-extra-file=/tmp/x"], "--defaults"),
             (&["--default-auth=x"], "--default-auth"),

@@ -207,6 +207,9 @@ mod tests {
                 "loose-ssl-verify",
             ),
             ("[client]\nsocket=/tmp/s\n", "socket"),
+            // The clients read keys in any case: `PORT=` is `port=`.
+            ("[client]\nHOST=evil\n", "HOST in [client]"),
+            ("[client]\nSsl_Ca=/tmp/x\n", "Ssl_Ca in [client]"),
         ] {
             fs::write(home.0.join(".my.cnf"), text).unwrap();
             let err = check_user_files(Some(&home.0)).unwrap_err().to_string();

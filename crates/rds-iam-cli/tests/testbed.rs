@@ -333,6 +333,20 @@ fn hostile_mysql_settings(bed: &Bed, mitm: &Mitm) -> Vec<(&'static str, Sealed)>
     );
     let home = bed.sealed(false);
     home.dir.write(".my.cnf", &file);
+    // The clients read option names in any case.
+    let upper_ssl = match &mitm.cert {
+        None => "SKIP-SSL\nSSL=0\nSKIP-SSL-VERIFY-SERVER-CERT\n".to_owned(),
+        Some(cert) => format!(
+            "SSL-CA={}\nSsl_Capath={}\n",
+            cert.display(),
+            hashed_ca_dir(cert).display()
+        ),
+    };
+    let upper = bed.sealed(false);
+    upper.dir.write(
+        ".my.cnf",
+        &format!("[client]\nHOST=127.0.0.1\nPORT={port}\nPROTOCOL=TCP\n{upper_ssl}"),
+    );
     let mysql_home = bed.sealed(false);
     mysql_home.dir.write("my.cnf", &file);
     let mysql_home_dir = mysql_home.dir.path().display().to_string();
@@ -343,6 +357,7 @@ fn hostile_mysql_settings(bed: &Bed, mitm: &Mitm) -> Vec<(&'static str, Sealed)>
         .set("MYSQL_TCP_PORT", &port);
     vec![
         ("~/.my.cnf", home),
+        ("~/.my.cnf in upper case", upper),
         ("MYSQL_HOME/my.cnf", mysql_home),
         ("MYSQL_HOST", env),
     ]
@@ -596,6 +611,8 @@ fn exec_runs_mysql_tools_over_verified_tls_or_refuses() {
             let run = bed.exec(&sealed, "mysql", &["sh", "-c", script, "sh", MYSQL_SSL[3]]);
             if name == "~/.my.cnf" {
                 run.fails_briefly_with(".my.cnf sets host in [client]");
+            } else if name == "~/.my.cnf in upper case" {
+                run.fails_briefly_with(".my.cnf sets HOST in [client]");
             } else {
                 assert_eq!(run.code, Some(0), "{mode} {name}: {run:#?}");
                 assert_eq!(run.stdout, "1\n1\n", "{mode} {name}: {run:#?}");
