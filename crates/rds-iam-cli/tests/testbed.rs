@@ -408,6 +408,36 @@ fn psql_ignores_hostile_service_files_and_variables() {
     }
 }
 
+/// A `\connect` in ~/.psqlrc (or the file PSQLRC names) to another server, with no TLS
+/// setting of its own, gets the token's verified TLS too: psql keeps PGPASSWORD for every
+/// connection it makes, so without TLS the token went to the server in the middle.
+#[test]
+fn a_connect_in_psqlrc_keeps_verified_tls() {
+    let bed = Bed::load();
+    let user = bed.get("RDS_TESTBED_IAM_USER");
+    let mitm = Mitm::start("pg", "plain");
+    let connect = format!("\\connect \"host=127.0.0.1 port={}\"\n", mitm.port);
+    let home = bed.sealed(false);
+    home.dir.write(".psqlrc", &connect);
+    let named = bed.sealed(false);
+    let path = named.dir.write("rc", &connect);
+    let named = named.set("PSQLRC", path.to_str().unwrap());
+    for (name, sealed) in [("~/.psqlrc", home), ("PSQLRC", named)] {
+        let run = bed.run(&sealed, "psql", user, true, &["-Atq", "-c", "select 1"]);
+        assert!(
+            run.stderr.contains("\\connect"),
+            "{name}: not read: {run:#?}"
+        );
+        assert!(
+            mitm.log().iter().any(|l| l == "CONNECT"),
+            "{name}: {:?}",
+            mitm.log()
+        );
+        assert_eq!(mitm.passwords(), 0, "{name}: {:?}", mitm.log());
+        mitm.clear();
+    }
+}
+
 /// Option files and variables that point elsewhere, turn TLS off or trust another
 /// certificate do not move `rds-iam mysql` (its command-line options win): it reaches the
 /// bed over TLS, and the server in the middle never sees a password. The same settings
