@@ -155,6 +155,8 @@ const LOGIN: &str = "rds-iam sets what the IAM login needs";
 /// unambiguous prefixes).
 const MYSQL_REFUSED: &[(&str, &str)] = &[
     ("host", HOST),
+    // Oracle MySQL 8.0.22+: a DNS SRV name, which wins over --host.
+    ("dns-srv-name", HOST),
     ("port", "give --port to rds-iam instead"),
     ("socket", HOST),
     ("protocol", HOST),
@@ -344,6 +346,7 @@ mod tests {
             (&["--tls-version=TLSv1"], "--tls"),
             // The clients read option names in any case.
             (&["--HOST=evil"], "--HOST"),
+            (&["--dns-srv-name=_mysql._tcp.evil"], "--hostname"),
             (&["--Port=1"], "--port"),
             (&["--SSL-CA=/tmp/x"], "verified TLS"),
             (&["--SKIP-SSL"], "verified TLS"),

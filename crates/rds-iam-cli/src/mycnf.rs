@@ -209,6 +209,7 @@ mod tests {
             ("[client]\nsocket=/tmp/s\n", "socket"),
             // The clients read keys in any case: `PORT=` is `port=`.
             ("[client]\nHOST=evil\n", "HOST in [client]"),
+            ("[client]\ndns_srv_name=evil\n", "dns_srv_name in [client]"),
             ("[client]\nSsl_Ca=/tmp/x\n", "Ssl_Ca in [client]"),
         ] {
             fs::write(home.0.join(".my.cnf"), text).unwrap();
