@@ -135,6 +135,9 @@ pub(crate) async fn exec(args: ExecArgs) -> anyhow::Result<ExitCode> {
     let [program, program_args @ ..] = &args.command[..] else {
         bail!("no command to run: give it after `--`");
     };
+    if flavor.is_some() {
+        mycnf::check_command_args(program_args)?;
+    }
     let token = target.sign(&args.aws).await?;
 
     let private = PrivateDir::create()?;

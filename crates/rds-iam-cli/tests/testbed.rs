@@ -667,6 +667,53 @@ fn exec_runs_mysql_tools_over_verified_tls_or_refuses() {
     );
 }
 
+/// A MySQL tool told to skip rds-iam's option file (`--no-defaults`, `--defaults-file`)
+/// or to read a hostile one after it (`--defaults-extra-file`) is refused before a token
+/// is signed: with `--no-defaults`, mariadb took MYSQL_HOST and MYSQL_PWD and sent the
+/// token over TLS it did not verify, to the server in the middle.
+#[test]
+fn exec_refuses_mysql_tools_told_to_skip_its_option_file() {
+    let bed = Bed::load();
+    let user = bed.get("RDS_TESTBED_IAM_USER");
+    let mitm = Mitm::start("mysql", "tls");
+    let sealed = bed.sealed(false);
+    let extra = sealed.dir.write(
+        "extra.cnf",
+        &format!(
+            "[client]\nport={}\nssl-ca={}\n",
+            mitm.port,
+            mitm.cert.as_ref().unwrap().display()
+        ),
+    );
+    let extra = format!("--defaults-extra-file={}", extra.display());
+    let url = format!("mysql://{user}@127.0.0.1:{}/rdsiam", mitm.port);
+    for (option, needle) in [
+        ("--no-defaults", "--no-defaults in the command"),
+        (
+            "--defaults-file=/dev/null",
+            "--defaults-file in the command",
+        ),
+        (extra.as_str(), "extra.cnf sets port in [client]"),
+    ] {
+        sealed
+            .run(&[
+                "exec",
+                &url,
+                "--region",
+                "us-east-1",
+                "--ca-file",
+                bed.get("RDS_TESTBED_CA_FILE"),
+                "--",
+                "mariadb",
+                option,
+                "-e",
+                "select 1",
+            ])
+            .fails_briefly_with(needle);
+        assert_eq!(mitm.passwords(), 0, "{option}: {:?}", mitm.log());
+    }
+}
+
 /// The command's exit status is rds-iam's; SIGTERM is passed on to it; the private
 /// directory with the CA bundle is gone afterwards; nothing but the command's output on
 /// stdout.
