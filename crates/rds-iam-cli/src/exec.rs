@@ -185,6 +185,9 @@ pub(crate) async fn exec(args: ExecArgs) -> anyhow::Result<ExitCode> {
                 .env("MYSQL_TCP_PORT", target.port.to_string())
                 .env_remove("MYSQL_UNIX_PORT")
                 .env_remove("MYSQL_GROUP_SUFFIX")
+                // Oracle's tools read the login-path file it names instead of
+                // ~/.mylogin.cnf, after rds-iam's option file.
+                .env_remove("MYSQL_TEST_LOGIN_FILE")
                 .env("LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN", "1")
                 .env("MYSQL_PWD", &token);
         }

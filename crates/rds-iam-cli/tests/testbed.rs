@@ -665,6 +665,23 @@ fn exec_runs_mysql_tools_over_verified_tls_or_refuses() {
         (Some(0), "utf8mb4\n"),
         "{run:#?}"
     );
+    // Variables that add option files read after rds-iam's are removed.
+    let run = bed.exec(
+        &bed.sealed(false)
+            .set("MYSQL_TEST_LOGIN_FILE", "/tmp/evil.cnf")
+            .set("MYSQL_GROUP_SUFFIX", "_evil"),
+        "mysql",
+        &[
+            "sh",
+            "-c",
+            "echo \"${MYSQL_TEST_LOGIN_FILE-unset} ${MYSQL_GROUP_SUFFIX-unset}\"",
+        ],
+    );
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (Some(0), "unset unset\n"),
+        "{run:#?}"
+    );
 }
 
 /// A MySQL tool told to skip rds-iam's option file (`--no-defaults`, `--defaults-file`)
