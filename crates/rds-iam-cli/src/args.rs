@@ -115,7 +115,8 @@ for MySQL, MYSQL_PWD, LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN=1, MYSQL_HOST, MYSQL_TCP_
 MYSQL_HOME / MARIADB_HOME naming an option file of rds-iam's own (host, port, user,
 verified TLS). ~/.my.cnf is read after that file, so exec refuses to run when it sets
 host, port, socket, protocol, user, database, any ssl / tls key or the auth plugin (or
-~/.mylogin.cnf exists). The
+~/.mylogin.cnf exists), and when COMMAND's own arguments say --no-defaults or
+--defaults-file (a --defaults-extra-file=FILE there is checked like ~/.my.cnf). The
 CA bundle is in a private temporary directory removed when COMMAND exits. Signals are
 passed on; COMMAND's exit status is rds-iam's.
 

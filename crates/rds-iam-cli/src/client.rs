@@ -149,8 +149,13 @@ pub(crate) async fn run(client: Client, args: ClientArgs) -> anyhow::Result<Exit
             for var in PSQL_UNSAFE_ENV {
                 command.env_remove(var);
             }
+            // The same TLS settings as defaults for any later connection psql makes
+            // (`\connect` in ~/.psqlrc, PSQLRC or typed): PGPASSWORD goes with it.
             command
                 .arg(psql_conninfo_arg(&target, &ca_file))
+                .env("PGSSLMODE", "verify-full")
+                .env("PGSSLROOTCERT", &ca_file)
+                .env("PGGSSENCMODE", "disable")
                 .env("PGPASSWORD", &token);
         }
         Client::MySql => {

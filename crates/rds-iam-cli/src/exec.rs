@@ -135,6 +135,9 @@ pub(crate) async fn exec(args: ExecArgs) -> anyhow::Result<ExitCode> {
     let [program, program_args @ ..] = &args.command[..] else {
         bail!("no command to run: give it after `--`");
     };
+    if flavor.is_some() {
+        mycnf::check_command_args(program_args)?;
+    }
     let token = target.sign(&args.aws).await?;
 
     let private = PrivateDir::create()?;
@@ -182,6 +185,9 @@ pub(crate) async fn exec(args: ExecArgs) -> anyhow::Result<ExitCode> {
                 .env("MYSQL_TCP_PORT", target.port.to_string())
                 .env_remove("MYSQL_UNIX_PORT")
                 .env_remove("MYSQL_GROUP_SUFFIX")
+                // Oracle's tools read the login-path file it names instead of
+                // ~/.mylogin.cnf, after rds-iam's option file.
+                .env_remove("MYSQL_TEST_LOGIN_FILE")
                 .env("LIBMYSQL_ENABLE_CLEARTEXT_PLUGIN", "1")
                 .env("MYSQL_PWD", &token);
         }

@@ -155,6 +155,8 @@ const LOGIN: &str = "rds-iam sets what the IAM login needs";
 /// unambiguous prefixes).
 const MYSQL_REFUSED: &[(&str, &str)] = &[
     ("host", HOST),
+    // Oracle MySQL 8.0.22+: a DNS SRV name, which wins over --host.
+    ("dns-srv-name", HOST),
     ("port", "give --port to rds-iam instead"),
     ("socket", HOST),
     ("protocol", HOST),
@@ -237,10 +239,11 @@ pub(crate) fn check_mysql(args: &[OsString]) -> anyhow::Result<()> {
 }
 
 /// Whether a MySQL option name (from a command line without `--`, or an option file key)
-/// is one `rds-iam` must decide; if so, what to do instead. `_` counts as `-`, and
+/// is one `rds-iam` must decide; if so, what to do instead. `_` counts as `-`, case does
+/// not count (the clients take `--HOST` and `PORT=` as `--host` and `port=`), and
 /// `loose-`, `skip-`, `enable-`, `disable-` and `maximum-` prefixes are looked through.
 pub(crate) fn mysql_option_refused(name: &str) -> Option<&'static str> {
-    let name = name.trim().replace('_', "-");
+    let name = name.trim().to_ascii_lowercase().replace('_', "-");
     let mut bare = name.as_str();
     for prefix in ["loose-", "skip-", "enable-", "disable-", "maximum-"] {
         bare = bare.strip_prefix(prefix).unwrap_or(bare);
@@ -341,6 +344,12 @@ mod tests {
             (&["--ssl-capath=/tmp"], "--ssl-capath"),
             (&["--loose-ssl_ca=/tmp/x"], "--loose-ssl-ca"),
             (&["--tls-version=TLSv1"], "--tls"),
+            // The clients read option names in any case.
+            (&["--HOST=evil"], "--HOST"),
+            (&["--dns-srv-name=_mysql._tcp.evil"], "--hostname"),
+            (&["--Port=1"], "--port"),
+            (&["--SSL-CA=/tmp/x"], "verified TLS"),
+            (&["--SKIP-SSL"], "verified TLS"),
             (&["--protocol=socket"], "--protocol"),
             (&["--defaults-extra-file=/tmp/x"], "--defaults"),
             (&["--default-auth=x"], "--default-auth"),

@@ -7,6 +7,7 @@
 //! over it. So `exec` refuses, before signing, when `~/.my.cnf` or a file it includes sets
 //! a key that would move the connection or weaken TLS, and when `~/.mylogin.cnf` exists.
 
+use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -72,6 +73,30 @@ pub(crate) fn check_user_files(home: Option<&Path>) -> anyhow::Result<()> {
         );
     }
     scan(&home.join(".my.cnf"), 0)
+}
+
+/// Refuses the command's own arguments that replace rds-iam's option file or add one read
+/// after it: `--no-defaults` and `--defaults-file` (the tool would read neither rds-iam's
+/// file nor its TLS settings, and fall back to unverified TLS), and `--defaults-extra-file`
+/// unless the file it names passes the same check as `~/.my.cnf`.
+pub(crate) fn check_command_args(args: &[OsString]) -> anyhow::Result<()> {
+    for arg in args.iter().map(|a| a.to_string_lossy()) {
+        let (name, value) = arg.split_once('=').unwrap_or((&arg, ""));
+        match name.to_ascii_lowercase().replace('_', "-").as_str() {
+            option @ ("--no-defaults" | "--defaults-file") => bail!(
+                "{option} in the command is refused: the MySQL tool would skip rds-iam's \
+                 option file, and with it the host the token is signed for and verified TLS; \
+                 drop it (settings that do not choose the connection can go in ~/.my.cnf)"
+            ),
+            "--defaults-extra-file" if !value.is_empty() => scan(Path::new(value), 1)?,
+            "--defaults-extra-file" => bail!(
+                "--defaults-extra-file in the command needs its file after `=`, for rds-iam \
+                 to check it: --defaults-extra-file=FILE"
+            ),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn scan(path: &Path, depth: u32) -> anyhow::Result<()> {
@@ -187,6 +212,38 @@ mod tests {
     }
 
     #[test]
+    fn command_args_that_skip_rds_iams_option_file_are_refused() {
+        let args = |list: &[&str]| list.iter().map(OsString::from).collect::<Vec<_>>();
+        check_command_args(&args(&["-e", "select 1", "--defaults-group-suffix=_x"])).unwrap();
+        for (list, needle) in [
+            (
+                &["--no-defaults", "-e", "select 1"][..],
+                "--no-defaults in the command",
+            ),
+            (
+                &["--defaults-file=/tmp/x.cnf"],
+                "--defaults-file in the command",
+            ),
+            (
+                &["--Defaults_File=/tmp/x.cnf"],
+                "--defaults-file in the command",
+            ),
+            (&["--defaults-extra-file", "/tmp/x.cnf"], "after `=`"),
+        ] {
+            let err = check_command_args(&args(list)).unwrap_err().to_string();
+            assert!(err.contains(needle), "{list:?}: {err}");
+        }
+        let extra = dir("extra");
+        let file = extra.0.join("extra.cnf");
+        fs::write(&file, "[client]\ndefault-character-set=utf8mb4\n").unwrap();
+        let arg = format!("--defaults-extra-file={}", file.display());
+        check_command_args(&args(&[&arg])).unwrap();
+        fs::write(&file, "[client]\nport=1\n").unwrap();
+        let err = check_command_args(&args(&[&arg])).unwrap_err().to_string();
+        assert!(err.contains("extra.cnf sets port in [client]"), "{err}");
+    }
+
+    #[test]
     fn user_files_that_set_what_rds_iam_decides_are_refused() {
         let home = dir("refused");
         check_user_files(Some(&home.0)).unwrap();
@@ -207,6 +264,10 @@ mod tests {
                 "loose-ssl-verify",
             ),
             ("[client]\nsocket=/tmp/s\n", "socket"),
+            // The clients read keys in any case: `PORT=` is `port=`.
+            ("[client]\nHOST=evil\n", "HOST in [client]"),
+            ("[client]\ndns_srv_name=evil\n", "dns_srv_name in [client]"),
+            ("[client]\nSsl_Ca=/tmp/x\n", "Ssl_Ca in [client]"),
         ] {
             fs::write(home.0.join(".my.cnf"), text).unwrap();
             let err = check_user_files(Some(&home.0)).unwrap_err().to_string();

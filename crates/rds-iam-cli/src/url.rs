@@ -125,9 +125,8 @@ pub(crate) fn parse(url: &str, scheme: Scheme) -> anyhow::Result<ConnectionUrl> 
                 .parse::<u16>()
                 .ok()
                 .filter(|p| *p != 0)
-                .with_context(|| {
-                    format!("invalid URL: the port {port:?} is not a number from 1 to 65535")
-                })?;
+                // Not quoted: in `postgres://user:password` (no `@`) it is the password.
+                .context("invalid URL: the port is not a number from 1 to 65535")?;
             (host, Some(port))
         }
         None => (hostport, None),
@@ -240,6 +239,9 @@ mod tests {
             ("postgres://u@[::1]:5432/db", Scheme::Postgres, "IPv6"),
             ("postgres://u@[::1]/db", Scheme::Postgres, "IPv6"),
             ("postgres://%ff@h/db", Scheme::Postgres, "UTF-8"),
+            // No `@`: the password reads as a port.
+            ("postgres://u:pw", Scheme::Postgres, "port"),
+            ("mysql://u:pw/db", Scheme::MySql, "port"),
         ] {
             let err = parse(url, scheme).unwrap_err().to_string();
             assert!(err.contains(needle), "{url}: {err}");

@@ -107,17 +107,13 @@ fn psql_gets_the_token_in_pgpassword_and_verify_full_with_the_embedded_bundle() 
         )
     );
     assert_eq!(rec.args[1..], ["-c", "select 1"]);
-    // The variables that could redirect the client or weaken TLS are gone.
-    for var in [
-        "PGSERVICE",
-        "PGSERVICEFILE",
-        "PGHOST",
-        "PGHOSTADDR",
-        "PGSSLMODE",
-        "PGSSLROOTCERT",
-    ] {
+    // The variables that could redirect the client are gone; the TLS ones are ours, the
+    // defaults for a later \connect.
+    for var in ["PGSERVICE", "PGSERVICEFILE", "PGHOST", "PGHOSTADDR"] {
         assert!(!rec.vars.contains_key(var), "{var} reached psql");
     }
+    assert_eq!(rec.vars["PGSSLMODE"], "verify-full");
+    assert_eq!(rec.vars["PGSSLROOTCERT"], rec.vars["CA"]);
     let token = &rec.vars["PGPASSWORD"];
     assert!(
         token.starts_with(

@@ -333,6 +333,20 @@ fn hostile_mysql_settings(bed: &Bed, mitm: &Mitm) -> Vec<(&'static str, Sealed)>
     );
     let home = bed.sealed(false);
     home.dir.write(".my.cnf", &file);
+    // The clients read option names in any case.
+    let upper_ssl = match &mitm.cert {
+        None => "SKIP-SSL\nSSL=0\nSKIP-SSL-VERIFY-SERVER-CERT\n".to_owned(),
+        Some(cert) => format!(
+            "SSL-CA={}\nSsl_Capath={}\n",
+            cert.display(),
+            hashed_ca_dir(cert).display()
+        ),
+    };
+    let upper = bed.sealed(false);
+    upper.dir.write(
+        ".my.cnf",
+        &format!("[client]\nHOST=127.0.0.1\nPORT={port}\nPROTOCOL=TCP\n{upper_ssl}"),
+    );
     let mysql_home = bed.sealed(false);
     mysql_home.dir.write("my.cnf", &file);
     let mysql_home_dir = mysql_home.dir.path().display().to_string();
@@ -343,6 +357,7 @@ fn hostile_mysql_settings(bed: &Bed, mitm: &Mitm) -> Vec<(&'static str, Sealed)>
         .set("MYSQL_TCP_PORT", &port);
     vec![
         ("~/.my.cnf", home),
+        ("~/.my.cnf in upper case", upper),
         ("MYSQL_HOME/my.cnf", mysql_home),
         ("MYSQL_HOST", env),
     ]
@@ -390,6 +405,36 @@ fn psql_ignores_hostile_service_files_and_variables() {
             assert_eq!(mitm.tokens(), 1, "{mode} {name}: the setting is not live");
             mitm.clear();
         }
+    }
+}
+
+/// A `\connect` in ~/.psqlrc (or the file PSQLRC names) to another server, with no TLS
+/// setting of its own, gets the token's verified TLS too: psql keeps PGPASSWORD for every
+/// connection it makes, so without TLS the token went to the server in the middle.
+#[test]
+fn a_connect_in_psqlrc_keeps_verified_tls() {
+    let bed = Bed::load();
+    let user = bed.get("RDS_TESTBED_IAM_USER");
+    let mitm = Mitm::start("pg", "plain");
+    let connect = format!("\\connect \"host=127.0.0.1 port={}\"\n", mitm.port);
+    let home = bed.sealed(false);
+    home.dir.write(".psqlrc", &connect);
+    let named = bed.sealed(false);
+    let path = named.dir.write("rc", &connect);
+    let named = named.set("PSQLRC", path.to_str().unwrap());
+    for (name, sealed) in [("~/.psqlrc", home), ("PSQLRC", named)] {
+        let run = bed.run(&sealed, "psql", user, true, &["-Atq", "-c", "select 1"]);
+        assert!(
+            run.stderr.contains("\\connect"),
+            "{name}: not read: {run:#?}"
+        );
+        assert!(
+            mitm.log().iter().any(|l| l == "CONNECT"),
+            "{name}: {:?}",
+            mitm.log()
+        );
+        assert_eq!(mitm.passwords(), 0, "{name}: {:?}", mitm.log());
+        mitm.clear();
     }
 }
 
@@ -596,6 +641,8 @@ fn exec_runs_mysql_tools_over_verified_tls_or_refuses() {
             let run = bed.exec(&sealed, "mysql", &["sh", "-c", script, "sh", MYSQL_SSL[3]]);
             if name == "~/.my.cnf" {
                 run.fails_briefly_with(".my.cnf sets host in [client]");
+            } else if name == "~/.my.cnf in upper case" {
+                run.fails_briefly_with(".my.cnf sets HOST in [client]");
             } else {
                 assert_eq!(run.code, Some(0), "{mode} {name}: {run:#?}");
                 assert_eq!(run.stdout, "1\n1\n", "{mode} {name}: {run:#?}");
@@ -618,6 +665,70 @@ fn exec_runs_mysql_tools_over_verified_tls_or_refuses() {
         (Some(0), "utf8mb4\n"),
         "{run:#?}"
     );
+    // Variables that add option files read after rds-iam's are removed.
+    let run = bed.exec(
+        &bed.sealed(false)
+            .set("MYSQL_TEST_LOGIN_FILE", "/tmp/evil.cnf")
+            .set("MYSQL_GROUP_SUFFIX", "_evil"),
+        "mysql",
+        &[
+            "sh",
+            "-c",
+            "echo \"${MYSQL_TEST_LOGIN_FILE-unset} ${MYSQL_GROUP_SUFFIX-unset}\"",
+        ],
+    );
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (Some(0), "unset unset\n"),
+        "{run:#?}"
+    );
+}
+
+/// A MySQL tool told to skip rds-iam's option file (`--no-defaults`, `--defaults-file`)
+/// or to read a hostile one after it (`--defaults-extra-file`) is refused before a token
+/// is signed: with `--no-defaults`, mariadb took MYSQL_HOST and MYSQL_PWD and sent the
+/// token over TLS it did not verify, to the server in the middle.
+#[test]
+fn exec_refuses_mysql_tools_told_to_skip_its_option_file() {
+    let bed = Bed::load();
+    let user = bed.get("RDS_TESTBED_IAM_USER");
+    let mitm = Mitm::start("mysql", "tls");
+    let sealed = bed.sealed(false);
+    let extra = sealed.dir.write(
+        "extra.cnf",
+        &format!(
+            "[client]\nport={}\nssl-ca={}\n",
+            mitm.port,
+            mitm.cert.as_ref().unwrap().display()
+        ),
+    );
+    let extra = format!("--defaults-extra-file={}", extra.display());
+    let url = format!("mysql://{user}@127.0.0.1:{}/rdsiam", mitm.port);
+    for (option, needle) in [
+        ("--no-defaults", "--no-defaults in the command"),
+        (
+            "--defaults-file=/dev/null",
+            "--defaults-file in the command",
+        ),
+        (extra.as_str(), "extra.cnf sets port in [client]"),
+    ] {
+        sealed
+            .run(&[
+                "exec",
+                &url,
+                "--region",
+                "us-east-1",
+                "--ca-file",
+                bed.get("RDS_TESTBED_CA_FILE"),
+                "--",
+                "mariadb",
+                option,
+                "-e",
+                "select 1",
+            ])
+            .fails_briefly_with(needle);
+        assert_eq!(mitm.passwords(), 0, "{option}: {:?}", mitm.log());
+    }
 }
 
 /// The command's exit status is rds-iam's; SIGTERM is passed on to it; the private
