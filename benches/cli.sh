@@ -113,18 +113,18 @@ EOF
 # instructions plus those of everything it calls.
 if command -v valgrind >/dev/null && command -v callgrind_annotate >/dev/null; then
     echo "==> instruction counts (valgrind --tool=callgrind)" >&2
-    # instructions OUT COMMAND...: total instructions, from callgrind's summary line.
-    instructions() {
-        local out=$1; shift
-        valgrind --tool=callgrind --callgrind-out-file="$out" "$@" 2>"$out.log" >/dev/null
-        sed -n 's/^==[0-9]*== Collected : //p' "$out.log"
+    # annotate NAME COMMAND...: runs it under callgrind, writes the inclusive listing.
+    annotate() {
+        local name=$1; shift
+        valgrind --tool=callgrind --callgrind-out-file="$scratch/$name.cg" "$@" \
+            2>"$scratch/$name.log" >/dev/null
+        callgrind_annotate --inclusive=yes --threshold=100 "$scratch/$name.cg" >"$scratch/$name.txt"
     }
     # shellcheck disable=SC2086 # the commands' words are the arguments
-    ours_ir=$(instructions "$scratch/ours.cg" ${cmds[0]})
+    annotate ours ${cmds[0]}
     # shellcheck disable=SC2086
-    minimal_ir=$(instructions "$scratch/minimal.cg" ${cmds[1]})
-    callgrind_annotate --inclusive=yes --threshold=100 "$scratch/ours.cg" >"$scratch/ours.txt" 2>/dev/null || true
-    python3 "$(dirname "${BASH_SOURCE[0]}")/cli_instructions.py" "$ours_ir" "$minimal_ir" "$scratch/ours.txt"
+    annotate minimal ${cmds[1]}
+    python3 benches/cli_instructions.py "$scratch/ours.txt" "$scratch/minimal.txt"
 else
     echo
     echo "(no instruction counts: valgrind is not installed; apt install valgrind)"

@@ -1,55 +1,82 @@
-"""Instruction counts of `rds-iam token` against the minimal signer, and where the
-tool's instructions go; called by benches/cli.sh with the two totals and the
-`callgrind_annotate --inclusive=yes` output of the `rds-iam token` run.
+"""Instruction counts of `rds-iam token` against the minimal signer, phase by phase;
+called by benches/cli.sh with each program's `callgrind_annotate --inclusive=yes` output.
 
-usage: python3 benches/cli_instructions.py OURS_TOTAL MINIMAL_TOTAL ANNOTATED.txt
+usage: python3 benches/cli_instructions.py RDS_IAM.txt MINIMAL.txt
+
+Inclusive counts (a function and all it calls) of a few symbols of the release builds:
+the dynamic loader's start (relocations and symbol lookup of the executable and its
+libraries), Rust's runtime start before `main`, and inside each program's `main` the
+signing itself; for `rds-iam`, also the logging set-up, the command (`run::run`:
+credentials, signing, output) and what remains of `main`, which is clap's argument
+parsing (building the command tree, parsing, dropping it).
 """
 
 import re
 import sys
 
-# Phases of `rds-iam token`, by the symbols of the release build (inclusive counts: the
-# largest matching function's count is the phase's).
-PHASES = [
-    ("argument parsing (clap)", r"as clap_builder::derive::Parser>::parse\b"),
-    ("logging set-up (tracing-subscriber)", r"rds_iam::init_logging\b|SubscriberBuilder<.*>>::init\b|SubscriberBuilder.*::try_init\b"),
-    ("Tokio runtime start", r"tokio::runtime::builder::Builder::build\b"),
-    ("credentials and region (aws-config's chain)", r"aws_config::default_provider::|aws_config::profile::|aws_config::environment::"),
-    ("signing (rds-iam-token)", r"rds_iam_token::signer::AuthTokenSigner::sign\w*\b"),
-]
+
+def inclusive(path):
+    """{symbol: inclusive count} from a callgrind_annotate --inclusive=yes listing,
+    plus "TOTAL"."""
+    counts = {}
+    for line in open(path, errors="replace"):
+        total = re.match(r"\s*([\d,]+)\s+\(100\.0%\)\s+PROGRAM TOTALS", line)
+        if total:
+            counts["TOTAL"] = int(total.group(1).replace(",", ""))
+            continue
+        m = re.match(r"\s*([\d,]+)\s+\([^)]*\)\s+(?:\*\s+)?(?:[^:\s]*:)?(\S.*?)(?:\s+\[.*\])?$", line)
+        if m:
+            symbol = m.group(2)
+            count = int(m.group(1).replace(",", ""))
+            counts[symbol] = max(counts.get(symbol, 0), count)
+    return counts
+
+
+def find(counts, pattern):
+    hits = [c for s, c in counts.items() if re.fullmatch(pattern, s)]
+    return max(hits) if hits else None
 
 
 def main():
-    ours, minimal, annotated = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+    ours, minimal = inclusive(sys.argv[1]), inclusive(sys.argv[2])
+    if "TOTAL" not in ours or "TOTAL" not in minimal:
+        print("\n(no instruction counts: callgrind_annotate gave no totals)")
+        return
+
+    def phases(counts, program_main):
+        total = counts["TOTAL"]
+        loader = find(counts, r"_dl_start") or 0
+        main_fn = find(counts, program_main) or 0
+        runtime = (find(counts, r"std::rt::lang_start_internal") or 0) - main_fn
+        sign = find(counts, r"rds_iam_token::signer::AuthTokenSigner::sign_with") or 0
+        return total, loader, runtime, main_fn, sign
+
+    o_total, o_loader, o_runtime, o_main, o_sign = phases(ours, r"rds_iam::main")
+    m_total, m_loader, m_runtime, m_main, m_sign = phases(minimal, r"minimal_signer::main")
+    logging = find(ours, r"tracing_subscriber::fmt::SubscriberBuilder<.*>::try_init") or 0
+    command = find(ours, r"rds_iam::run::run") or 0
+    clap = max(o_main - command - logging, 0)
+
+    def row(name, a, b):
+        ratio = f"{a / b:.2f}x" if b else "–"
+        print(f"| {name} | {a:,} | {b:,} | {ratio} | {100 * a / o_total:.1f}% |")
+
     print()
-    print("| instructions (callgrind) | count | × minimal signer |")
-    print("|---|---:|---:|")
-    print(f"| `rds-iam token` | {ours:,} | {ours / minimal:.2f}x |")
-    print(f"| minimal-signer | {minimal:,} | 1.00x |")
-    counts = {}
-    try:
-        lines = open(annotated, errors="replace").read().splitlines()
-    except OSError:
-        lines = []
-    for line in lines:
-        m = re.match(r"\s*([\d,]+)\s+(?:\([^)]*\)\s+)?(?:\*\s+)?(\S.*)$", line)
-        if not m:
-            continue
-        count, symbol = int(m.group(1).replace(",", "")), m.group(2)
-        for name, pattern in PHASES:
-            if re.search(pattern, symbol):
-                counts[name] = max(counts.get(name, 0), count)
-    if counts:
-        print()
-        print("| where `rds-iam token`'s instructions go (inclusive) | count | share |")
-        print("|---|---:|---:|")
-        for name, _ in PHASES:
-            if name in counts:
-                print(f"| {name} | {counts[name]:,} | {100 * counts[name] / ours:.1f}% |")
-        print(f"| the whole process (start, dynamic loading, the above, exit) | {ours:,} | 100% |")
+    print("| instructions (callgrind, inclusive) | `rds-iam token` | minimal-signer | ratio | share of `rds-iam token` |")
+    print("|---|---:|---:|---:|---:|")
+    row("whole process", o_total, m_total)
+    row("dynamic loader (relocations, symbol lookup)", o_loader, m_loader)
+    row("Rust runtime start before `main`", o_runtime, m_runtime)
+    row("`main`", o_main, m_main)
+    print(f"| … argument parsing (clap: the rest of `main`) | {clap:,} | – | – | {100 * clap / o_total:.1f}% |")
+    print(f"| … logging set-up (tracing-subscriber) | {logging:,} | – | – | {100 * logging / o_total:.1f}% |")
+    print(f"| … the command: credentials, signing, output | {command:,} | – | – | {100 * command / o_total:.1f}% |")
+    row("… … of which signing (`sign_with`)", o_sign, m_sign)
     print()
-    print(f"instructions: rds-iam token executes {ours / minimal:.2f}x the minimal signer's "
-          f"({ours - minimal:+,})")
+    print(f"instructions: rds-iam token executes {o_total / m_total:.2f}x the minimal signer's "
+          f"({o_total - m_total:+,}); the loader's share of the difference: "
+          f"{100 * (o_loader - m_loader) / max(o_total - m_total, 1):.0f}%, clap's: "
+          f"{100 * clap / max(o_total - m_total, 1):.0f}%")
 
 
 if __name__ == "__main__":
