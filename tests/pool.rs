@@ -790,10 +790,16 @@ async fn weak_tls_settings_are_refused_unless_insecure_is_opted_into() {
                 .unwrap_err(),
         };
         assert_eq!(err.kind(), ErrorKind::InsecureTransport, "{target}: {err}");
+        let message = err.to_string();
         assert!(
-            err.to_string().contains("danger_accept_insecure_transport"),
-            "{err}"
+            message.contains("danger_accept_insecure_transport"),
+            "{message}"
         );
+        assert!(
+            message.contains("the URL or the connect options"),
+            "{message}"
+        );
+        assert!(!message.contains("  "), "a run of spaces: {message:?}");
     }
     assert!(
         log.entries_since(mark)
@@ -801,6 +807,50 @@ async fn weak_tls_settings_are_refused_unless_insecure_is_opted_into() {
             .all(|e| e.key_id.as_deref() != Some(key.access_key_id.as_str())),
         "a token reached a server"
     );
+}
+
+/// A CA the user names in the URL (`sslrootcert` / `ssl-ca`) is trusted alongside the RDS
+/// roots, not replaced by them: with the bed's CA only in the URL (nothing added to
+/// `IamAuth`), both engines connect over verified TLS.
+#[tokio::test]
+async fn a_ca_named_in_the_url_is_kept_and_trusted() {
+    let bed = Testbed::load();
+    let ca = bed.ca_file.display().to_string();
+    for engine in [Engine::Postgres, Engine::MySql] {
+        let auth = IamAuth::from_credentials_provider(credentials(&bed.access_key))
+            .region(bed.region.clone());
+        let url = match engine {
+            Engine::Postgres => format!("{}?sslrootcert={ca}", url(&bed, engine, &bed.iam_user)),
+            Engine::MySql => format!("{}?ssl-ca={ca}", url(&bed, engine, &bed.iam_user)),
+        };
+        let answer: i64 = match engine {
+            Engine::Postgres => {
+                let pool = PgPoolOptions::new()
+                    .max_connections(1)
+                    .iam_auth(auth)
+                    .connect(&url)
+                    .await
+                    .unwrap_or_else(|err| panic!("{url}: {err}"));
+                let answer = sqlx::query_scalar("select 7::bigint")
+                    .fetch_one(&pool)
+                    .await;
+                pool.close().await;
+                answer.unwrap()
+            }
+            Engine::MySql => {
+                let pool = MySqlPoolOptions::new()
+                    .max_connections(1)
+                    .iam_auth(auth)
+                    .connect(&url)
+                    .await
+                    .unwrap_or_else(|err| panic!("{url}: {err}"));
+                let answer = sqlx::query_scalar("select 7").fetch_one(&pool).await;
+                pool.close().await;
+                answer.unwrap()
+            }
+        };
+        assert_eq!(answer, 7, "{url}");
+    }
 }
 
 #[tokio::test]

@@ -30,8 +30,24 @@ pub(crate) fn validate_hostname(hostname: &str) -> Result<(), Error> {
     if hostname.contains("://") {
         return fail("remove the scheme (such as \"postgres://\")");
     }
+    if hostname.starts_with('/') {
+        return fail(
+            "it is a Unix-socket directory; IAM tokens go over TCP with TLS to the endpoint name",
+        );
+    }
     if hostname.contains('/') {
         return fail("remove the path");
+    }
+    let unbracketed = hostname
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(hostname);
+    if unbracketed.parse::<std::net::Ipv6Addr>().is_ok() {
+        return fail(
+            "it is an IPv6 address, and RDS checks tokens against the endpoint name it \
+             serves; sign for that name and connect to the address (sqlx-rds-iam: \
+             `IamAuth::signing_host`)",
+        );
     }
     if hostname.contains(':') {
         return fail("remove the port and pass it separately");
@@ -46,6 +62,12 @@ pub(crate) fn validate_hostname(hostname: &str) -> Result<(), Error> {
         return fail(&format!(
             "{bad:?} is not allowed in a host name (letters, digits, '-', '_' and '.' only)"
         ));
+    }
+    if hostname.ends_with('.') && !hostname[..hostname.len() - 1].ends_with('.') {
+        return fail(
+            "remove the trailing dot: tokens are signed for the endpoint name as RDS \
+             writes it, without the root label",
+        );
     }
     if hostname.starts_with('.') || hostname.ends_with('.') || hostname.contains("..") {
         return fail("it has an empty label");
@@ -231,7 +253,8 @@ mod tests {
             ("db.example.com:5432", "port"),
             ("db example.com", "not allowed"),
             ("db..example.com", "empty label"),
-            ("[::1]", "port"),
+            ("[::1]", "IPv6"),
+            ("db.example.com.", "trailing dot"),
         ] {
             let err = validate_hostname(host).unwrap_err();
             assert_eq!(err.kind(), &ErrorKind::InvalidHostname);

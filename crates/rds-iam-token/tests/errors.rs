@@ -57,6 +57,15 @@ fn bad_hostnames_are_refused() {
         ("mydb.c9akciq32abc.us-east-1.rds.amazonaws.com/app", "path"),
         ("mydb.c9akciq32abc.us-east-1.rds.amazonaws.com:5432", "port"),
         ("my db.example.com", "not allowed"),
+        // Each of these gets its own accurate reason, not a generic one.
+        ("::1", "IPv6"),
+        ("[2001:db8::7]", "IPv6"),
+        (
+            "mydb.c9akciq32abc.us-east-1.rds.amazonaws.com.",
+            "trailing dot",
+        ),
+        ("/var/run/postgresql", "Unix-socket"),
+        ("a..b.example.com", "empty label"),
     ] {
         for builder in [
             AuthTokenSigner::rds(host, 5432, "app"),

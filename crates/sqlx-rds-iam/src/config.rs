@@ -17,6 +17,9 @@ use crate::tls::TlsPolicy;
 /// that edge: clocks drift, connects queue, and a failed refresh needs room to retry.
 /// Five minutes leaves ten minutes of margin and mints a token every 2.5 minutes.
 const DEFAULT_MAX_TOKEN_AGE: Duration = Duration::from_secs(5 * 60);
+/// The shortest `max_token_age`: a token is signed every half of it, and anything shorter
+/// is a refresh loop, not a setting (tokens carry whole seconds).
+const MIN_TOKEN_AGE: Duration = Duration::from_secs(1);
 /// A token older than this is rejected by RDS.
 const TOKEN_LIFETIME: Duration = Duration::from_secs(15 * 60);
 
@@ -155,8 +158,8 @@ impl IamAuth {
     }
 
     /// The oldest a token may be when a new connection presents it; 5 minutes unless set.
-    /// A new token is signed every half of this. Must be more than 0 and less than the
-    /// token's 15-minute life.
+    /// A new token is signed every half of this. Must be at least 1 second and less than
+    /// the token's 15-minute life.
     ///
     /// # Example
     ///
@@ -260,10 +263,10 @@ impl IamAuth {
         port: u16,
         user: &str,
     ) -> Result<AuthTokenSigner, Error> {
-        if self.max_token_age.is_zero() || self.max_token_age >= TOKEN_LIFETIME {
+        if self.max_token_age < MIN_TOKEN_AGE || self.max_token_age >= TOKEN_LIFETIME {
             return Err(Error::config(format!(
-                "invalid max_token_age {:?}: it must be more than 0 and less than the token's \
-                 15-minute life (a few minutes is right)",
+                "invalid max_token_age {:?}: it must be at least 1 second and less than the \
+                 token's 15-minute life (a few minutes is right)",
                 self.max_token_age
             )));
         }

@@ -58,14 +58,56 @@ fn tcp_endpoint(
     port: u16,
     user: &str,
 ) -> Result<(String, u16, String), String> {
+    // libpq and sqlx read a host that starts with '/' as a Unix-socket directory (sqlx's
+    // default host when a local server's socket exists, or PGHOST=/var/run/postgresql).
+    let socket = socket
+        .map(|path| path.display().to_string())
+        .or_else(|| host.starts_with('/').then(|| host.to_owned()));
     if let Some(socket) = socket {
         return Err(format!(
-            "the connect options use the Unix socket {}; IAM tokens go over TCP with TLS \
-             only, so give the endpoint host name instead",
-            socket.display()
+            "the connect options use the Unix socket {socket}; IAM tokens go over TCP with \
+             TLS only, so give the endpoint host name instead (in the URL, or unset PGHOST \
+             if it names a socket directory)"
         ));
     }
     Ok((host.to_owned(), port, user.to_owned()))
+}
+
+/// `roots_pem` plus the root certificates the user's own options name (`sslrootcert` /
+/// `ssl-ca`: from the URL, the connect options or `PGSSLROOTCERT`), so that setting the
+/// RDS roots never silently drops the user's CA.
+///
+/// sqlx has no getter for them; `to_url_lossy` writes them as `file: PATH` or as the
+/// inline PEM text.
+#[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
+fn with_user_roots<O: sqlx::ConnectOptions>(
+    mut roots_pem: Vec<u8>,
+    options: &O,
+    key: &str,
+) -> Result<Vec<u8>, String> {
+    let url = options.to_url_lossy();
+    let Some(value) = url
+        .query_pairs()
+        .find(|(name, _)| name == key)
+        .map(|(_, value)| value.into_owned())
+    else {
+        return Ok(roots_pem);
+    };
+    let user_pem = match value.strip_prefix("file: ") {
+        Some(path) => std::fs::read(path).map_err(|err| {
+            format!(
+                "cannot read the {key} file {path} (from the URL, the connect options or \
+                 PGSSLROOTCERT): {err}; fix the path, or remove it and add the CA with \
+                 `IamAuth::add_root_certificates_file`"
+            )
+        })?,
+        None => value.into_bytes(),
+    };
+    if !roots_pem.is_empty() && !roots_pem.ends_with(b"\n") {
+        roots_pem.push(b'\n');
+    }
+    roots_pem.extend_from_slice(&user_pem);
+    Ok(roots_pem)
 }
 
 #[cfg(feature = "postgres")]
@@ -73,7 +115,7 @@ mod postgres {
     use sqlx::Postgres;
     use sqlx::postgres::{PgConnectOptions, PgSslMode};
 
-    use super::{IamDatabase, sealed::Engine, tcp_endpoint};
+    use super::{IamDatabase, sealed::Engine, tcp_endpoint, with_user_roots};
 
     #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
     impl IamDatabase for Postgres {}
@@ -97,19 +139,41 @@ mod postgres {
         ) -> Result<PgConnectOptions, String> {
             match options.get_ssl_mode() {
                 _ if insecure => Ok(options),
-                PgSslMode::Prefer | PgSslMode::VerifyFull => Ok(options
-                    .ssl_mode(PgSslMode::VerifyFull)
-                    .ssl_root_cert_from_pem(roots_pem)),
-                weaker => Err(format!(
-                    "sslmode={} would send the IAM token without verifying the server; remove                      the sslmode setting (verify-full is used) or, for local tests only, call                      `IamAuth::danger_accept_insecure_transport`",
-                    pg_mode_name(weaker)
-                )),
+                PgSslMode::Prefer | PgSslMode::VerifyFull => {
+                    let roots = with_user_roots(roots_pem, &options, "sslrootcert")?;
+                    Ok(options
+                        .ssl_mode(PgSslMode::VerifyFull)
+                        .ssl_root_cert_from_pem(roots))
+                }
+                weaker => {
+                    let name = pg_mode_name(weaker);
+                    let env = std::env::var("PGSSLMODE").ok();
+                    Err(weak_pg_mode_message(name, env.as_deref()))
+                }
             }
         }
 
         fn with_password(options: &PgConnectOptions, password: &str) -> PgConnectOptions {
             options.clone().password(password)
         }
+    }
+
+    /// Why `sslmode=name` is refused, and where it came from: sqlx reads `PGSSLMODE` when
+    /// neither the URL nor the options set a mode.
+    pub(super) fn weak_pg_mode_message(name: &str, env: Option<&str>) -> String {
+        let origin = match env {
+            Some(env) if env.eq_ignore_ascii_case(name) => format!(
+                "PGSSLMODE={env} in the environment (sqlx reads it when the URL and the \
+                 connect options set no sslmode): unset it, or"
+            ),
+            _ => "the URL or the connect options: remove the sslmode setting (verify-full \
+                  is used), or"
+                .to_owned(),
+        };
+        format!(
+            "sslmode={name} would send the IAM token without verifying the server; it comes \
+             from {origin} for local tests only call `IamAuth::danger_accept_insecure_transport`"
+        )
     }
 
     fn pg_mode_name(mode: PgSslMode) -> &'static str {
@@ -129,7 +193,7 @@ mod mysql {
     use sqlx::MySql;
     use sqlx::mysql::{MySqlConnectOptions, MySqlSslMode};
 
-    use super::{IamDatabase, sealed::Engine, tcp_endpoint};
+    use super::{IamDatabase, sealed::Engine, tcp_endpoint, with_user_roots};
 
     #[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
     impl IamDatabase for MySql {}
@@ -157,11 +221,17 @@ mod mysql {
             let options = options.enable_cleartext_plugin(true);
             match options.get_ssl_mode() {
                 _ if insecure => Ok(options),
-                MySqlSslMode::Preferred | MySqlSslMode::VerifyIdentity => Ok(options
-                    .ssl_mode(MySqlSslMode::VerifyIdentity)
-                    .ssl_ca_from_pem(roots_pem)),
+                MySqlSslMode::Preferred | MySqlSslMode::VerifyIdentity => {
+                    let roots = with_user_roots(roots_pem, &options, "ssl-ca")?;
+                    Ok(options
+                        .ssl_mode(MySqlSslMode::VerifyIdentity)
+                        .ssl_ca_from_pem(roots))
+                }
                 weaker => Err(format!(
-                    "ssl-mode={} would send the IAM token without verifying the server; remove                      the ssl-mode setting (VERIFY_IDENTITY is used) or, for local tests only,                      call `IamAuth::danger_accept_insecure_transport`",
+                    "ssl-mode={} would send the IAM token without verifying the server; it \
+                     comes from the URL or the connect options: remove the ssl-mode setting \
+                     (VERIFY_IDENTITY is used), or for local tests only call \
+                     `IamAuth::danger_accept_insecure_transport`",
                     mysql_mode_name(weaker)
                 )),
             }
@@ -180,5 +250,86 @@ mod mysql {
             MySqlSslMode::VerifyCa => "VERIFY_CA",
             MySqlSslMode::VerifyIdentity => "VERIFY_IDENTITY",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_socket_directory_as_host_gets_the_unix_socket_message() {
+        for host in ["/var/run/postgresql", "/tmp"] {
+            let err = tcp_endpoint(None, host, 5432, "app").unwrap_err();
+            assert!(err.contains("Unix socket") && err.contains(host), "{err}");
+        }
+        assert!(tcp_endpoint(None, "localhost", 5432, "app").is_ok());
+    }
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn weak_sslmode_messages_say_where_the_mode_came_from() {
+        let from_env = postgres::weak_pg_mode_message("disable", Some("disable"));
+        assert!(
+            from_env.contains("PGSSLMODE=disable in the environment"),
+            "{from_env}"
+        );
+        for other_env in [None, Some("verify-full")] {
+            let from_url = postgres::weak_pg_mode_message("require", other_env);
+            assert!(
+                from_url.contains("the URL or the connect options"),
+                "{from_url}"
+            );
+        }
+        for text in [from_env, postgres::weak_pg_mode_message("allow", None)] {
+            assert!(!text.contains("  "), "a run of spaces: {text:?}");
+            assert!(text.contains("danger_accept_insecure_transport"), "{text}");
+        }
+    }
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn the_users_own_root_certificates_are_kept_after_the_rds_roots() {
+        use sqlx::postgres::PgConnectOptions;
+        let dir = std::env::temp_dir().join(format!("sqlx-rds-iam-roots-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("own-ca.pem");
+        std::fs::write(
+            &file,
+            "-----BEGIN CERTIFICATE-----\nown\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let rds = b"-----BEGIN CERTIFICATE-----\nrds\n-----END CERTIFICATE-----".to_vec();
+
+        let options = PgConnectOptions::new().host("h").ssl_root_cert(&file);
+        let roots =
+            String::from_utf8(with_user_roots(rds.clone(), &options, "sslrootcert").unwrap())
+                .unwrap();
+        assert!(
+            roots.starts_with("-----BEGIN CERTIFICATE-----\nrds\n"),
+            "{roots}"
+        );
+        assert!(
+            roots.ends_with("own\n-----END CERTIFICATE-----\n"),
+            "{roots}"
+        );
+
+        let inline = PgConnectOptions::new().host("h").ssl_root_cert_from_pem(
+            b"-----BEGIN CERTIFICATE-----\ninline\n-----END CERTIFICATE-----\n".to_vec(),
+        );
+        let roots =
+            String::from_utf8(with_user_roots(rds.clone(), &inline, "sslrootcert").unwrap())
+                .unwrap();
+        assert!(roots.contains("inline"), "{roots}");
+
+        let missing = PgConnectOptions::new()
+            .host("h")
+            .ssl_root_cert(dir.join("nope.pem"));
+        let err = with_user_roots(rds, &missing, "sslrootcert").unwrap_err();
+        assert!(
+            err.contains("nope.pem") && err.contains("sslrootcert"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

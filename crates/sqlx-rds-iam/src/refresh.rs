@@ -109,7 +109,7 @@ pub(crate) fn spawn<DB: IamDatabase>(
                 outcome => {
                     failures = failures.saturating_add(1);
                     let reason = match outcome {
-                        Ok(Err(err)) => err.to_string(),
+                        Ok(Err(err)) => error_chain(&err),
                         _ => "signing timed out waiting for credentials".to_owned(),
                     };
                     let remaining = current
@@ -134,6 +134,23 @@ pub(crate) fn spawn<DB: IamDatabase>(
             "pool closed; IAM token refresh stopped"
         );
     });
+}
+
+/// `err` and every source under it, `: `-separated (the credentials provider's own
+/// reason, such as AccessDenied or a timeout, is usually a few levels down).
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        // Some errors repeat their source in their own message; say each thing once.
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// Runs `work` unless the pool closes first (`None`).
@@ -182,6 +199,38 @@ impl Schedule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_refresh_warning_carries_every_source() {
+        #[derive(Debug)]
+        struct Layer(&'static str, Option<Box<Layer>>);
+        impl std::fmt::Display for Layer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.0)
+            }
+        }
+        impl std::error::Error for Layer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                self.1.as_deref().map(|l| l as _)
+            }
+        }
+        let err = Layer(
+            "could not load credentials",
+            Some(Box::new(Layer(
+                "the provider failed",
+                Some(Box::new(Layer("AccessDenied: not authorized", None))),
+            ))),
+        );
+        assert_eq!(
+            error_chain(&err),
+            "could not load credentials: the provider failed: AccessDenied: not authorized"
+        );
+        let repeats = Layer(
+            "loading failed: timed out",
+            Some(Box::new(Layer("timed out", None))),
+        );
+        assert_eq!(error_chain(&repeats), "loading failed: timed out");
+    }
 
     #[test]
     fn refreshes_at_half_the_max_age_and_backs_off_within_it() {

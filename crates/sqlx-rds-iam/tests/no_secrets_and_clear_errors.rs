@@ -127,6 +127,18 @@ async fn configuration_mistakes_name_the_setting() {
             "max_token_age",
         ),
         (
+            IamAuth::from_credentials_provider(temporary_credentials())
+                .max_token_age(Duration::from_millis(999)),
+            "postgres://app_user@mydb.c9akciq32.us-east-1.rds.amazonaws.com/app",
+            "at least 1 second",
+        ),
+        (
+            IamAuth::from_credentials_provider(temporary_credentials())
+                .max_token_age(Duration::ZERO),
+            "postgres://app_user@mydb.c9akciq32.us-east-1.rds.amazonaws.com/app",
+            "max_token_age",
+        ),
+        (
             IamAuth::from_credentials_provider(temporary_credentials()),
             "postgres://app_user@db.internal.example.com/app",
             "region",
