@@ -802,3 +802,103 @@ async fn loopback_endpoints_refuse_requests_that_break_the_protocol() {
     .await;
     assert_eq!(status, 401, "an unknown session token is refused");
 }
+
+/// Hands out `first` (expiring at `first_expires`) once, then `second` (an hour's
+/// credentials): temporary credentials about to expire, then their replacement, as a
+/// container or instance endpoint serves them.
+#[derive(Debug)]
+struct ExpiringThenFresh {
+    first: integration_tests::AwsKey,
+    first_expires: std::time::SystemTime,
+    second: integration_tests::AwsKey,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl aws_credential_types::provider::ProvideCredentials for ExpiringThenFresh {
+    fn provide_credentials<'a>(
+        &'a self,
+    ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        let call = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let (key, expires) = if call == 0 {
+            (&self.first, self.first_expires)
+        } else {
+            (&self.second, std::time::SystemTime::now() + HOUR)
+        };
+        aws_credential_types::provider::future::ProvideCredentials::ready(Ok(
+            aws_credential_types::Credentials::new(
+                key.access_key_id.clone(),
+                key.secret_access_key.clone(),
+                key.session_token.clone(),
+                Some(expires),
+                "expiring-then-fresh",
+            ),
+        ))
+    }
+}
+
+/// A token is no better than the credentials that signed it. With `max_token_age` near its
+/// maximum (a token every 7 minutes) and credentials that expire 4 seconds after the pool
+/// starts, the pool signs again with credentials fetched anew before they expire: new
+/// connections every 250 ms across the expiry are never refused, and the verifier never
+/// sees a token signed with the expired key after its expiry.
+#[tokio::test]
+async fn tokens_follow_credentials_that_expire_before_the_token_would() {
+    let bed = Testbed::load();
+    let table = KeyTable::new(&bed, "expiring-credentials");
+    for engine in [Engine::Postgres, Engine::MySql] {
+        // Keys of its own per engine: the verifier knows when each expires.
+        let first = keys::fresh_temporary_key();
+        let second = keys::fresh_temporary_key();
+        let first_expires = std::time::SystemTime::now() + Duration::from_secs(4);
+        table.register(&first, Some(first_expires));
+        table.register(&second, Some(std::time::SystemTime::now() + 2 * HOUR));
+        let log = VerifierLog::open(&bed);
+        let mark = log.mark();
+        let provider = ExpiringThenFresh {
+            first: first.clone(),
+            first_expires,
+            second: second.clone(),
+            calls: Default::default(),
+        };
+        let auth = IamAuth::from_credentials_provider(provider)
+            .region(bed.region.clone())
+            .add_root_certificates_file(&bed.ca_file)
+            .expect("test CA")
+            .max_token_age(Duration::from_secs(14 * 60));
+        let pool = AnyPool::connect(&bed, engine, auth)
+            .await
+            .unwrap_or_else(|e| panic!("{engine:?}: the IAM pool does not connect: {e}"));
+        let until = Instant::now() + Duration::from_secs(7);
+        let mut connections = 0;
+        while Instant::now() < until {
+            pool.fresh_connection().await.unwrap_or_else(|e| {
+                panic!("{engine:?}: new connection {connections} was refused: {e}")
+            });
+            connections += 1;
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        pool.close().await;
+        assert!(
+            connections >= 20,
+            "{engine:?}: only {connections} connections"
+        );
+        let refused: Vec<_> = [&first, &second]
+            .iter()
+            .flat_map(|key| decisions(&log, mark, &key.access_key_id))
+            .filter(|e| !e.verdict)
+            .collect();
+        assert!(
+            refused.is_empty(),
+            "{engine:?}: refused tokens: {refused:?}"
+        );
+        assert!(
+            decisions(&log, mark, &second.access_key_id)
+                .iter()
+                .any(|e| e.verdict),
+            "{engine:?}: no token signed with the fresh credentials was presented"
+        );
+    }
+}

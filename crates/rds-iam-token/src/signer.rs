@@ -279,6 +279,7 @@ impl AuthTokenSigner {
             inner.expires_in,
             credentials.access_key_id(),
             credentials.session_token().is_some(),
+            credentials.expiry(),
         ))
     }
 

@@ -31,6 +31,8 @@ pub struct AuthToken {
     expires_in: Duration,
     access_key_id: String,
     temporary_credentials: bool,
+    /// When the credentials that signed the token expire: the token dies with them.
+    credentials_expire_at: Option<SystemTime>,
 }
 
 impl AuthToken {
@@ -40,6 +42,7 @@ impl AuthToken {
         expires_in: Duration,
         access_key_id: &str,
         temporary_credentials: bool,
+        credentials_expire_at: Option<SystemTime>,
     ) -> Self {
         Self {
             value,
@@ -47,7 +50,24 @@ impl AuthToken {
             expires_in,
             access_key_id: access_key_id.to_owned(),
             temporary_credentials,
+            credentials_expire_at,
         }
+    }
+
+    /// When the temporary credentials that signed the token expire, if they do. The
+    /// database refuses the token from then on, however young it is.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # fn demo(token: rds_iam_token::AuthToken) {
+    /// if let Some(at) = token.credentials_expire_at() {
+    ///     assert!(token.expires_at() <= at);
+    /// }
+    /// # }
+    /// ```
+    pub fn credentials_expire_at(&self) -> Option<SystemTime> {
+        self.credentials_expire_at
     }
 
     /// The access key id that signed the token (it is part of the token, and not a
@@ -117,7 +137,9 @@ impl AuthToken {
         self.signed_at
     }
 
-    /// When the server stops accepting the token for new connections.
+    /// When the server stops accepting the token for new connections: the end of its own
+    /// life (`X-Amz-Expires` after [`signed_at`](Self::signed_at)) or the expiry of the
+    /// temporary credentials that signed it, whichever comes first.
     ///
     /// Open sessions are not affected by expiry; the token only matters at authentication.
     ///
@@ -126,11 +148,15 @@ impl AuthToken {
     /// ```
     /// # fn demo(token: rds_iam_token::AuthToken) {
     /// use std::time::Duration;
-    /// assert_eq!(token.expires_at(), token.signed_at() + Duration::from_secs(900));
+    /// assert!(token.expires_at() <= token.signed_at() + Duration::from_secs(900));
     /// # }
     /// ```
     pub fn expires_at(&self) -> SystemTime {
-        self.signed_at + self.expires_in
+        let own = self.signed_at + self.expires_in;
+        match self.credentials_expire_at {
+            Some(credentials) if credentials < own => credentials,
+            _ => own,
+        }
     }
 
     /// Whether the token has expired at `now`.
@@ -163,6 +189,7 @@ impl fmt::Debug for AuthToken {
             .field("token", &Redacted)
             .field("signed_at", &self.signed_at)
             .field("expires_at", &self.expires_at())
+            .field("credentials_expire_at", &self.credentials_expire_at)
             .field("access_key_id", &self.access_key_id)
             .finish()
     }

@@ -192,3 +192,37 @@ async fn a_failed_fetch_is_reported_and_retried_next_time() {
     assert_eq!(err.kind(), &ErrorKind::CredentialsUnavailable);
     assert_eq!(provider.calls(), 3);
 }
+
+/// A token is no better than the credentials that signed it: it expires when they do, if
+/// that comes before the end of its own 15 minutes.
+#[test]
+fn a_token_expires_with_the_credentials_that_signed_it() {
+    let signed = UNIX_EPOCH + Duration::from_secs(T0);
+    let signer = AuthTokenSigner::rds("mydb.abc123.us-east-1.rds.amazonaws.com", 5432, "app")
+        .credentials_provider(Credentials::from_keys("AKIDEXAMPLE", "secret", None))
+        .build()
+        .unwrap();
+    for (lifetime, expected) in [
+        (Duration::from_secs(60), Duration::from_secs(60)),
+        (Duration::from_secs(899), Duration::from_secs(899)),
+        (Duration::from_secs(900), Duration::from_secs(900)),
+        (Duration::from_secs(3600), Duration::from_secs(900)),
+    ] {
+        let credentials = Credentials::new(
+            "ASIAEXAMPLE",
+            "secret",
+            Some("session".into()),
+            Some(signed + lifetime),
+            "test",
+        );
+        let token = signer.sign_with(&credentials, signed).unwrap();
+        assert_eq!(token.expires_at(), signed + expected, "{lifetime:?}");
+        assert_eq!(token.credentials_expire_at(), Some(signed + lifetime));
+        assert!(!token.is_expired_at(signed + expected - Duration::from_secs(1)));
+        assert!(token.is_expired_at(signed + expected));
+    }
+    let long_term = Credentials::from_keys("AKIDEXAMPLE", "secret", None);
+    let token = signer.sign_with(&long_term, signed).unwrap();
+    assert_eq!(token.credentials_expire_at(), None);
+    assert_eq!(token.expires_at(), signed + Duration::from_secs(900));
+}

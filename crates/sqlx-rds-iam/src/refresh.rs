@@ -8,6 +8,12 @@
 //! age and swaps it in; every new connection then presents a token younger than the
 //! maximum age. Open connections are unaffected: a token only matters at login.
 //!
+//! A token dies with the temporary credentials that signed it, even inside its 15
+//! minutes, so a token whose credentials expire before the next refresh point brings the
+//! refresh forward, to a minute before they expire; the credentials are then fetched anew
+//! (the token crate refetches credentials within 5 minutes of their expiry), and if the
+//! source has nothing newer yet, signing is tried again after a second, then with backoff.
+//!
 //! If a token cannot be signed (credentials source down), the last good token stays in
 //! place (it is valid for 15 minutes, far beyond the maximum age), a warning is logged,
 //! and signing is retried with exponential backoff until it succeeds again.
@@ -48,6 +54,9 @@ use crate::error::Error;
 const FIRST_TOKEN_TIMEOUT: Duration = Duration::from_secs(30);
 /// The longest pause between retries when signing keeps failing.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
+/// A token in place must stay valid this much longer than the next refresh point, for
+/// the connect latency and clock skew between this host and the database.
+const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
 
 /// Signs the token a pool starts with.
 pub(crate) async fn first_token(signer: &AuthTokenSigner) -> Result<AuthToken, Error> {
@@ -88,10 +97,10 @@ pub(crate) fn spawn<DB: IamDatabase>(
     tokio::spawn(async move {
         let mut close = pin!(close);
         let schedule = Schedule::new(max_age);
+        let mut wait = schedule.after_token(&current);
         let mut current = current;
         let mut failures: u32 = 0;
         loop {
-            let wait = schedule.next_wait(failures);
             let Some(()) = until_closed(&mut close, tokio::time::sleep(wait)).await else {
                 break;
             };
@@ -103,11 +112,28 @@ pub(crate) fn spawn<DB: IamDatabase>(
                 Ok(Ok(token)) => {
                     let options = DB::with_password(&pool.connect_options(), token.expose());
                     pool.set_connect_options(options);
+                    wait = schedule.after_token(&token);
+                    if let Some(expire_at) = token.credentials_expire_at()
+                        && wait < schedule.interval
+                    {
+                        let remaining = expire_at
+                            .duration_since(token.signed_at())
+                            .unwrap_or_default();
+                        tracing::info!(
+                            host = signer.hostname(),
+                            access_key_id = token.access_key_id(),
+                            credentials_valid_for_s = remaining.as_secs(),
+                            retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                            "the credentials that signed the new token expire soon; \
+                             signing again with credentials fetched anew"
+                        );
+                    }
                     current = token;
                     failures = 0;
                 }
                 outcome => {
                     failures = failures.saturating_add(1);
+                    wait = schedule.next_wait(failures);
                     let reason = match outcome {
                         Ok(Err(err)) => error_chain(&err),
                         _ => "signing timed out waiting for credentials".to_owned(),
@@ -121,7 +147,7 @@ pub(crate) fn spawn<DB: IamDatabase>(
                         region = signer.region(),
                         error = %reason,
                         failures,
-                        retry_in_ms = u64::try_from(schedule.next_wait(failures).as_millis()).unwrap_or(u64::MAX),
+                        retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
                         last_token_valid_for_s = remaining.as_secs(),
                         "could not refresh the IAM auth token; new connections use the last \
                          token while it is valid"
@@ -190,6 +216,24 @@ impl Schedule {
         base.saturating_mul(factor).min(cap)
     }
 
+    /// When to sign after `token`: half the maximum age, or sooner when the token dies
+    /// sooner (its credentials expire) so that a new one, from credentials fetched anew,
+    /// is in place [`EXPIRY_MARGIN`] before it does. A token already inside that margin
+    /// (the credentials source has nothing newer yet) is followed by another attempt
+    /// after the first backoff step.
+    fn after_token(&self, token: &AuthToken) -> Duration {
+        let usable = token
+            .expires_at()
+            .duration_since(token.signed_at())
+            .unwrap_or_default()
+            .saturating_sub(EXPIRY_MARGIN);
+        if usable.is_zero() {
+            self.next_wait(1)
+        } else {
+            self.interval.min(usable)
+        }
+    }
+
     /// How long one refresh may wait for credentials before it counts as a failure.
     fn sign_timeout(&self) -> Duration {
         self.interval.clamp(Duration::from_secs(1), MAX_RETRY_DELAY)
@@ -230,6 +274,53 @@ mod tests {
             Some(Box::new(Layer("timed out", None))),
         );
         assert_eq!(error_chain(&repeats), "loading failed: timed out");
+    }
+
+    fn token(lifetime: Option<Duration>) -> AuthToken {
+        let signed = SystemTime::UNIX_EPOCH + Duration::from_secs(1_724_709_600);
+        let credentials = aws_credential_types::Credentials::new(
+            "ASIAEXAMPLE",
+            "secret",
+            Some("session".into()),
+            lifetime.map(|l| signed + l),
+            "test",
+        );
+        AuthTokenSigner::rds("mydb.abc123.us-east-1.rds.amazonaws.com", 5432, "app")
+            .credentials_provider(credentials.clone())
+            .build()
+            .unwrap()
+            .sign_with(&credentials, signed)
+            .unwrap()
+    }
+
+    #[test]
+    fn the_schedule_follows_the_credentials_expiry() {
+        // max_token_age 14 minutes: every 7 minutes, unless the credentials die sooner.
+        let schedule = Schedule::new(Duration::from_secs(14 * 60));
+        assert_eq!(
+            schedule.after_token(&token(None)),
+            Duration::from_secs(7 * 60)
+        );
+        let hour = Some(Duration::from_secs(3600));
+        assert_eq!(
+            schedule.after_token(&token(hour)),
+            Duration::from_secs(7 * 60)
+        );
+        // Credentials valid 4 more minutes: the next token 60 s before they expire.
+        let four = Some(Duration::from_secs(240));
+        assert_eq!(schedule.after_token(&token(four)), Duration::from_secs(180));
+        // Inside the margin (or expired): try again soon, as after a first failure.
+        for dying in [
+            Duration::from_secs(5),
+            Duration::from_secs(60),
+            Duration::ZERO,
+        ] {
+            assert_eq!(
+                schedule.after_token(&token(Some(dying))),
+                Duration::from_secs(1),
+                "{dying:?}"
+            );
+        }
     }
 
     #[test]
