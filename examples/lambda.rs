@@ -52,7 +52,7 @@
 //! serde_json = "1"
 //! sqlx = { version = "0.9", default-features = false, features = ["postgres", "runtime-tokio", "tls-rustls-ring-webpki"] }
 //! sqlx-rds-iam = { version = "0.1", default-features = false, features = ["postgres"] }
-//! tokio = { version = "1", features = ["macros", "rt-multi-thread"] }
+//! tokio = { version = "1", features = ["macros", "rt-multi-thread", "sync"] }
 //! tracing-subscriber = { version = "0.3", features = ["env-filter", "fmt"] }
 //! ```
 

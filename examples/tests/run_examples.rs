@@ -42,17 +42,28 @@ fn example(name: &str) -> PathBuf {
     path
 }
 
-/// A fresh, empty directory for one example's `HOME` (no `~/.aws` of the machine's).
-fn scratch_dir() -> PathBuf {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "rds-iam-examples-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create a scratch directory");
-    dir
+/// A fresh, empty directory for the examples' `HOME` (no `~/.aws` of the machine's),
+/// removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Scratch {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "rds-iam-examples-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create a scratch directory");
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 fn url(bed: &Testbed, engine: Engine) -> String {
@@ -69,13 +80,14 @@ fn url(bed: &Testbed, engine: Engine) -> String {
     )
 }
 
-/// `name` with an environment like `scripts/demo`'s: the bed's long-term key in
-/// `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`, its region and CA; nothing inherited.
-fn command(bed: &Testbed, name: &str, key: &AwsKey) -> Command {
+/// `name` with an environment like `scripts/demo`'s: `key` in `AWS_ACCESS_KEY_ID` /
+/// `AWS_SECRET_ACCESS_KEY` (/ `AWS_SESSION_TOKEN`), the bed's region and CA, `home` as
+/// `HOME`; nothing inherited.
+fn command(bed: &Testbed, name: &str, key: &AwsKey, home: &Scratch) -> Command {
     let mut cmd = Command::new(example(name));
     cmd.env_clear()
         .env("PATH", "/usr/bin:/bin")
-        .env("HOME", scratch_dir())
+        .env("HOME", &home.0)
         .env("AWS_REGION", &bed.region)
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("RDS_IAM_CA_FILE", &bed.ca_file)
@@ -126,9 +138,11 @@ fn assert_no_secrets(bed: &Testbed, text: &str) {
 #[test]
 fn postgres_and_mysql_connect_with_iam_over_tls() {
     let bed = Testbed::load();
+    let home = Scratch::new();
     let out = run(
         &bed,
-        command(&bed, "postgres", &bed.access_key).env("DATABASE_URL", url(&bed, Engine::Postgres)),
+        command(&bed, "postgres", &bed.access_key, &home)
+            .env("DATABASE_URL", url(&bed, Engine::Postgres)),
     );
     assert!(
         out.contains(&format!(
@@ -140,7 +154,8 @@ fn postgres_and_mysql_connect_with_iam_over_tls() {
     assert!(out.contains("select 6 * 7 = 42"), "{out}");
     let out = run(
         &bed,
-        command(&bed, "mysql", &bed.access_key).env("DATABASE_URL", url(&bed, Engine::MySql)),
+        command(&bed, "mysql", &bed.access_key, &home)
+            .env("DATABASE_URL", url(&bed, Engine::MySql)),
     );
     assert!(
         out.contains(&format!("connected to MySQL as {}@", bed.iam_user)),
@@ -152,11 +167,13 @@ fn postgres_and_mysql_connect_with_iam_over_tls() {
 #[test]
 fn migrate_applies_both_migrations_and_is_safe_to_run_again() {
     let bed = Testbed::load();
+    let home = Scratch::new();
     for engine in Engine::ALL {
         for _ in 0..2 {
             let out = run(
                 &bed,
-                command(&bed, "migrate", &bed.access_key).env("DATABASE_URL", url(&bed, engine)),
+                command(&bed, "migrate", &bed.access_key, &home)
+                    .env("DATABASE_URL", url(&bed, engine)),
             );
             assert_eq!(
                 out.trim(),
@@ -170,9 +187,11 @@ fn migrate_applies_both_migrations_and_is_safe_to_run_again() {
 #[test]
 fn sea_orm_queries_its_entity_through_the_iam_pool() {
     let bed = Testbed::load();
+    let home = Scratch::new();
     let out = run(
         &bed,
-        command(&bed, "sea_orm", &bed.access_key).env("DATABASE_URL", url(&bed, Engine::Postgres)),
+        command(&bed, "sea_orm", &bed.access_key, &home)
+            .env("DATABASE_URL", url(&bed, Engine::Postgres)),
     );
     assert!(
         out.contains("fruits (SeaORM over an IAM pool): apple, pear\n"),
@@ -184,10 +203,11 @@ fn sea_orm_queries_its_entity_through_the_iam_pool() {
 #[test]
 fn cold_start_runs_in_every_mode() {
     let bed = Testbed::load();
+    let home = Scratch::new();
     for mode in ["iam", "iam-env"] {
         let out = run(
             &bed,
-            command(&bed, "cold_start", &bed.temp_key)
+            command(&bed, "cold_start", &bed.temp_key, &home)
                 .arg(mode)
                 .env("DATABASE_URL", url(&bed, Engine::Postgres)),
         );
@@ -217,8 +237,8 @@ struct Service {
 }
 
 impl Service {
-    fn start(bed: &Testbed, database_url: &str) -> Service {
-        let mut child = command(bed, "axum_service", &bed.access_key)
+    fn start(bed: &Testbed, home: &Scratch, database_url: &str) -> Service {
+        let mut child = command(bed, "axum_service", &bed.access_key, home)
             .env("DATABASE_URL", database_url)
             .env("BIND_ADDR", "127.0.0.1:0")
             .stdout(Stdio::null())
@@ -291,7 +311,8 @@ impl Drop for Service {
 #[test]
 fn axum_service_separates_liveness_from_readiness() {
     let bed = Testbed::load();
-    let up = Service::start(&bed, &url(&bed, Engine::Postgres));
+    let home = Scratch::new();
+    let up = Service::start(&bed, &home, &url(&bed, Engine::Postgres));
     assert_eq!(up.get("/livez"), (200, "ok\n".to_owned()));
     assert_eq!(up.get("/readyz"), (200, "ready\n".to_owned()));
     let (status, body) = up.get("/whoami");
@@ -309,6 +330,7 @@ fn axum_service_separates_liveness_from_readiness() {
     };
     let down = Service::start(
         &bed,
+        &home,
         &format!(
             "postgres://{}@127.0.0.1:{closed_port}/{}",
             bed.iam_user, bed.database
@@ -414,10 +436,11 @@ async fn invoke_lambda(mut cmd: Command) -> (&'static str, String) {
 #[tokio::test]
 async fn lambda_answers_an_invocation_with_the_keys_in_the_environment_or_from_the_chain() {
     let bed = Testbed::load();
+    let home = Scratch::new();
     let expected_user = format!("\\\"database_user\\\":\\\"{}\\\"", bed.iam_user);
 
     // As on Lambda: the execution role's temporary keys in the environment.
-    let mut on_lambda = command(&bed, "lambda", &bed.temp_key);
+    let mut on_lambda = command(&bed, "lambda", &bed.temp_key, &home);
     on_lambda.env("DATABASE_URL", url(&bed, Engine::Postgres));
     let (kind, body) = invoke_lambda(on_lambda).await;
     assert_eq!(kind, "response", "{body}");
@@ -427,21 +450,21 @@ async fn lambda_answers_an_invocation_with_the_keys_in_the_environment_or_from_t
 
     // No keys in the environment (as with SnapStart): the default chain finds them, here
     // in a shared credentials file.
-    let home = scratch_dir();
-    std::fs::create_dir_all(home.join(".aws")).expect("create ~/.aws");
+    let profile_home = Scratch::new();
+    std::fs::create_dir_all(profile_home.0.join(".aws")).expect("create ~/.aws");
     std::fs::write(
-        home.join(".aws/credentials"),
+        profile_home.0.join(".aws/credentials"),
         format!(
             "[default]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
             bed.access_key.access_key_id, bed.access_key.secret_access_key
         ),
     )
     .expect("write the credentials file");
-    let mut elsewhere = command(&bed, "lambda", &bed.access_key);
+    let mut elsewhere = command(&bed, "lambda", &bed.access_key, &home);
     elsewhere
         .env_remove("AWS_ACCESS_KEY_ID")
         .env_remove("AWS_SECRET_ACCESS_KEY")
-        .env("HOME", &home)
+        .env("HOME", &profile_home.0)
         .env("DATABASE_URL", url(&bed, Engine::Postgres));
     let (kind, body) = invoke_lambda(elsewhere).await;
     assert_eq!(kind, "response", "{body}");
