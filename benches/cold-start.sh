@@ -2,10 +2,13 @@
 # Cold start, the Lambda case: wall time from process start (fork + exec) to the first
 # query result, for the same program (examples/cold_start.rs, release build) with
 #   iam       credentials from environment variables with a session token, as Lambda
-#             provides them: aws_config::load_defaults + .iam_auth(...), user iam_user;
+#             provides them: aws_config::load_defaults (the whole default chain) +
+#             .iam_auth(...), user iam_user;
+#   iam-env   the same credentials through aws-config's environment provider alone, as
+#             examples/lambda.rs reads them (no default chain, no HTTPS client);
 #   password  a static password (the test bed's control user), no AWS code at all.
-# Both use verified TLS against the test bed's CA, one connection, `select 1`.
-# Runs alternate (iam, password, iam, ...) so that both see the same machine state.
+# All use verified TLS against the test bed's CA, one connection, `select 1`.
+# Runs rotate (iam, iam-env, password, iam, ...) so that all see the same machine state.
 #
 #   benches/cold-start.sh              # 30 runs of each (COLD_START_RUNS=N to change)
 #
@@ -38,7 +41,7 @@ db_url() { echo "postgres://$1@$RDS_TESTBED_PG_HOST:$RDS_TESTBED_PG_PORT/$RDS_TE
 run_mode() {
     local mode=$1 out=$2
     case $mode in
-    iam)
+    iam | iam-env)
         env -i PATH=/usr/bin:/bin HOME="$work/home" \
             AWS_ACCESS_KEY_ID="$RDS_TESTBED_TEMP_ACCESS_KEY_ID" \
             AWS_SECRET_ACCESS_KEY="$RDS_TESTBED_TEMP_SECRET_ACCESS_KEY" \
@@ -47,7 +50,7 @@ run_mode() {
             AWS_LAMBDA_FUNCTION_NAME=cold-start AWS_EXECUTION_ENV=AWS_Lambda_provided.al2023 \
             RDS_IAM_CA_FILE="$RDS_TESTBED_CA_FILE" RUST_LOG=off \
             DATABASE_URL="$(db_url "$RDS_TESTBED_IAM_USER")" \
-            "$bin" iam >"$out"
+            "$bin" "$mode" >"$out"
         ;;
     password)
         env -i PATH=/usr/bin:/bin HOME="$work/home" \
@@ -73,13 +76,12 @@ measure() {
 }
 
 # Warm the page cache and the servers, not measured.
+modes=(iam iam-env password)
 for _ in 1 2; do
-    run_mode iam "$work/out"
-    run_mode password "$work/out"
+    for mode in "${modes[@]}"; do run_mode "$mode" "$work/out"; done
 done
 for ((i = 0; i < runs; i++)); do
-    measure iam
-    measure password
+    for mode in "${modes[@]}"; do measure "$mode"; done
 done
 
 # How long the test bed's token check takes per IAM login (the program PAM runs: start
@@ -101,11 +103,16 @@ stats() { # file column -> "median p90 min max"
 }
 median() { cut -d' ' -f"$2" "$1" | sort -n | awk '{ v[NR] = $1 } END { printf "%8.1f", v[int((NR + 1) / 2)] }'; }
 
+# benches/report.py parses these lines (the header's first word, then one row per mode):
+# keep the columns.
 echo "cold start: process start -> first query result, $runs runs each (ms)"
-printf '%-9s %8s %8s %8s %8s | %8s %9s %12s\n' mode median p90 min max config connected "first result"
-for mode in iam password; do
-    printf '%-9s %s | %s %s %s\n' "$mode" "$(stats "$work/$mode.txt" 1)" \
-        "$(median "$work/$mode.txt" 2)" " $(median "$work/$mode.txt" 3)" "    $(median "$work/$mode.txt" 4)"
+printf '%-9s %8s %8s %8s %8s | %8s %9s %12s | %s\n' mode median p90 min max config connected "first result" "x password"
+pw_median=$(median "$work/password.txt" 1)
+for mode in "${modes[@]}"; do
+    m=$(median "$work/$mode.txt" 1)
+    printf '%-9s %s | %s %s %s | %8s\n' "$mode" "$(stats "$work/$mode.txt" 1)" \
+        "$(median "$work/$mode.txt" 2)" " $(median "$work/$mode.txt" 3)" "    $(median "$work/$mode.txt" 4)" \
+        "$(awk -v a="$m" -v b="$pw_median" 'BEGIN { printf "%.3fx", a / b }')"
 done
 printf 'test bed token check per IAM login (verifier client + daemon, 10 runs): median %s ms\n' \
     "$(median "$work/verifier.txt" 1 | tr -d ' ')"

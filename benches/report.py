@@ -212,8 +212,74 @@ verbatim("`rds-iam token` against `aws rds generate-db-auth-token` (whole proces
          "`rds-iam token` >= 100x faster than the AWS CLI, <= 1.5x the minimal signer's wall time), "
          "then the instructions each Rust program executes (valgrind callgrind, which does not "
          "move with the machine's load) and where `rds-iam token`'s go. Its output:")
-verbatim("Cold start", "cold-start", "cold-start.txt",
-         "[benches/cold-start.sh](benches/cold-start.sh). Its output:")
+
+
+# ---------------------------------------------------------------------------------------
+def cold_start():
+    """benches/cold-start.sh's table, with each mode against the password program."""
+    out("## Cold start")
+    out("")
+    out("[benches/cold-start.sh](benches/cold-start.sh): one process (release build of "
+        "[examples/cold_start.rs](examples/cold_start.rs)) from start (fork + exec) to its first "
+        "query result, one connection with verified TLS, in a clean environment with the "
+        "credentials in `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN`, as "
+        "Lambda provides them; runs rotate between the modes. Modes: `iam`, "
+        "`aws_config::load_defaults` (the whole default credentials chain) + `.iam_auth(...)`; "
+        "`iam-env`, aws-config's environment provider alone, as "
+        "[examples/lambda.rs](examples/lambda.rs) reads the keys; `password`, the control user's "
+        "static password and no AWS code (the baseline). *Config* = from `main` to a ready "
+        "`IamAuth` (or connect options), *connected* = first connection open, *first result* = "
+        "its `select 1`, medians, in the program.")
+    out("")
+    path = results / "cold-start.txt"
+    text = path.read_text().strip() if path.is_file() else ""
+    rows = {}
+    for line in text.splitlines():
+        cells = line.replace("|", " ").split()
+        if len(cells) >= 8 and cells[0] in ("iam", "iam-env", "password"):
+            try:
+                rows[cells[0]] = [float(c) for c in cells[1:8]]
+            except ValueError:
+                continue
+    if not text:
+        out(f"Not measured in this run ({step_note('cold-start')}).")
+        out("")
+        return
+    pw = rows.get("password")
+    labels = {"iam": "IAM, default chain (`aws_config::load_defaults`)",
+              "iam-env": "IAM, environment provider",
+              "password": "static password (baseline)"}
+    if rows:
+        out("| mode | median (ms) | p90 | min – max | config | connected | first result | × password (median) |")
+        out("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for mode, r in ordered(rows, ["iam", "iam-env", "password"]):
+            ratio = f"{r[0] / pw[0]:.3f}x" if pw else "-"
+            out(f"| {labels.get(mode, mode)} | {r[0]:.1f} | {r[1]:.1f} | {r[2]:.1f} – {r[3]:.1f} | "
+                f"{r[4]:.1f} | {r[5]:.1f} | {r[6]:.1f} | {ratio} |")
+        out("")
+        iam, env = rows.get("iam"), rows.get("iam-env")
+        if env:
+            out(f"- configuration in the program with the environment provider: **{env[4]:.1f} ms** "
+                f"(target < 1 ms: {verdict(env[4] < 1.0)})"
+                + (f", against {iam[4]:.1f} ms with the default chain" if iam else ""))
+        if env and pw:
+            out(f"- end to end, IAM with the environment provider / password = **{env[0] / pw[0]:.3f}x**"
+                + (f" (default chain: {iam[0] / pw[0]:.3f}x; the environment provider saves "
+                   f"{iam[0] - env[0]:.1f} ms of the median)" if iam else ""))
+        elif iam and pw:
+            out(f"- end to end, IAM / password = **{iam[0] / pw[0]:.3f}x**")
+        out("- the rest of the IAM difference is the login: PAM and the test bed's token check on the "
+            "server side (its time per login is the script's last line below), which RDS does its own way")
+        out("")
+    out("Its output:")
+    out("")
+    out("```text")
+    out(text)
+    out("```")
+    out("")
+
+
+cold_start()
 
 # ---------------------------------------------------------------------------------------
 out("## Opening new connections: IAM pool against the password pool")

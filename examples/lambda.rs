@@ -14,17 +14,56 @@
 //!   `arn:aws:rds-db:REGION:ACCOUNT:dbuser:RESOURCE_ID/app_user`;
 //! - the function in the database's VPC (or reaching it through RDS Proxy).
 //!
-//! Credentials need no code: Lambda puts the execution role's temporary credentials in
-//! `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN`, and `AWS_REGION`,
-//! which the standard chain reads. Locally, `cargo lambda watch --example lambda` runs it
-//! with your own credentials.
+//! Optional: `RDS_IAM_CA_FILE` (an extra CA to trust: RDS Proxy needs none, LocalStack
+//! or a test server does) and `RDS_IAM_SIGNING_HOST` (the RDS endpoint to sign for when
+//! the URL names another host).
+//!
+//! **Credentials, and why this does not load the whole default chain.** Lambda puts the
+//! execution role's temporary credentials in `AWS_ACCESS_KEY_ID` /
+//! `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN`, and the region in `AWS_REGION`. When
+//! those keys are there, [`iam_auth_from_env`] reads them with aws-config's environment
+//! provider alone: that is the provider the default chain would pick anyway (it is the
+//! chain's first), but without building the chain (profile files, STS, the container
+//! and instance-metadata clients, an HTTPS client and its root store), which is most of
+//! the IAM configuration time in a cold start (`benches/cold-start.sh`, mode `iam-env`
+//! against `iam`). When the keys are absent, it loads the default chain instead, so
+//! the same code stays right where Lambda provides credentials another way:
+//! - Lambda SnapStart (a snapshot of the initialized environment is resumed later; AWS
+//!   offers it for some managed runtimes, such as Java, Python and .NET): Lambda then
+//!   provides no key variables but the container credentials endpoint
+//!   (`AWS_CONTAINER_CREDENTIALS_FULL_URI` + `AWS_CONTAINER_AUTHORIZATION_TOKEN`), which
+//!   only the default chain reads. An environment-only provider there fails at the first
+//!   token; this one falls back.
+//! - Anywhere else the program runs without key variables (`cargo lambda watch` with an
+//!   `AWS_PROFILE`, ECS, EC2).
+//!
+//! Using the environment provider *without* that fallback is safe only where the key
+//! variables are guaranteed: a Lambda function without SnapStart, or a process you start
+//! with them yourself. The environment provider re-reads the variables for every token
+//! (they carry no expiry here), which costs microseconds.
+//!
+//! To copy this file into your project, it needs (`Cargo.toml`):
+//!
+//! ```toml
+//! [dependencies]
+//! aws-config = { version = "1.13", default-features = false, features = ["behavior-version-latest", "default-https-client", "rt-tokio"] }
+//! aws-credential-types = "1.3"
+//! lambda_http = { version = "1.3", default-features = false, features = ["apigw_http"] }
+//! serde_json = "1"
+//! sqlx = { version = "0.9", default-features = false, features = ["postgres", "runtime-tokio", "tls-rustls-ring-webpki"] }
+//! sqlx-rds-iam = { version = "0.1", default-features = false, features = ["postgres"] }
+//! tokio = { version = "1", features = ["macros", "rt-multi-thread", "sync"] }
+//! tracing-subscriber = { version = "0.3", features = ["env-filter", "fmt"] }
+//! ```
 
 use std::time::Duration;
 
+use aws_config::environment::EnvironmentVariableCredentialsProvider;
+use aws_credential_types::provider::ProvideCredentials;
 use lambda_http::{Body, Error, Request, Response, run, service_fn};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
-use sqlx_rds_iam::IamAuthExt;
+use sqlx_rds_iam::{IamAuth, IamAuthExt};
 use tokio::sync::OnceCell;
 
 /// The execution environment's pool: created by the first invocation, reused after.
@@ -33,21 +72,48 @@ static POOL: OnceCell<PgPool> = OnceCell::const_new();
 /// The pool, built on first use.
 async fn pool() -> Result<&'static PgPool, Error> {
     POOL.get_or_try_init(|| async {
-        let url = rds_iam_examples::database_url(
-            "postgres://app_user@mydb.abc123.us-east-1.rds.amazonaws.com:5432/app",
-        )?;
+        let url = std::env::var("DATABASE_URL").map_err(|_| {
+            "set DATABASE_URL, e.g. DATABASE_URL=postgres://app_user@mydb.abc123.us-east-1.rds.amazonaws.com:5432/app"
+        })?;
         let pool = PgPoolOptions::new()
             // An execution environment handles one invocation at a time: one connection
             // is enough, and keeps the database's connection count at one per
             // environment.
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(5))
-            .iam_auth(rds_iam_examples::iam_auth_from_env().await?)
+            .iam_auth(iam_auth_from_env().await?)
             .connect(&url)
             .await?;
         Ok::<_, Error>(pool)
     })
     .await
+}
+
+/// IAM settings for Lambda: the credentials in the environment when Lambda put them
+/// there, else the standard chain (see the top of this file); plus the optional
+/// `RDS_IAM_CA_FILE` and `RDS_IAM_SIGNING_HOST`.
+async fn iam_auth_from_env() -> Result<IamAuth, sqlx_rds_iam::Error> {
+    let environment = EnvironmentVariableCredentialsProvider::new();
+    let mut auth = if environment.provide_credentials().await.is_ok() {
+        // The region the default chain would read first; when neither is set, the
+        // adapter reads it from the endpoint name.
+        let region = std::env::var("AWS_REGION").or_else(|_| std::env::var("AWS_DEFAULT_REGION"));
+        let auth = IamAuth::from_credentials_provider(environment);
+        match region {
+            Ok(region) if !region.trim().is_empty() => auth.region(region),
+            _ => auth,
+        }
+    } else {
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        IamAuth::from_sdk_config(&sdk)
+    };
+    if let Ok(ca_file) = std::env::var("RDS_IAM_CA_FILE") {
+        auth = auth.add_root_certificates_file(ca_file)?;
+    }
+    if let Ok(host) = std::env::var("RDS_IAM_SIGNING_HOST") {
+        auth = auth.signing_host(host);
+    }
+    Ok(auth)
 }
 
 async fn handler(_event: Request) -> Result<Response<Body>, Error> {
@@ -64,6 +130,17 @@ async fn handler(_event: Request) -> Result<Response<Body>, Error> {
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    rds_iam_examples::init_logging();
+    init_logging();
     run(service_fn(handler)).await
+}
+
+/// Logs to stderr (CloudWatch Logs on Lambda), `RUST_LOG` deciding how much (default:
+/// warnings, and the adapter's events at debug).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,sqlx_rds_iam=debug"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
