@@ -49,17 +49,17 @@ pub(crate) struct ConnectionUrl {
 /// the token is the password, and client options go after `--`.
 pub(crate) fn parse(url: &str, scheme: Scheme) -> anyhow::Result<ConnectionUrl> {
     let example = scheme.example();
+    // Errors show the URL without its password, wherever the parse stopped.
+    let shown = redacted(url);
     let Some((given_scheme, rest)) = url.split_once("://") else {
-        bail!("invalid URL {url:?}: expected {example}");
+        bail!("invalid URL {shown:?}: expected {example}");
     };
     if !scheme.accepts(&given_scheme.to_ascii_lowercase()) {
-        bail!(
-            "invalid URL {url:?}: the scheme {given_scheme:?} is not for this client; expected {example}"
-        );
+        bail!("invalid URL {shown:?}: the scheme is not for this client; expected {example}");
     }
     if rest.contains('?') || rest.contains('#') {
         bail!(
-            "invalid URL {url:?}: query parameters are not supported; pass client options after `--`"
+            "invalid URL {shown:?}: query parameters are not supported; pass client options after `--`"
         );
     }
     let (authority, path) = match rest.split_once('/') {
@@ -83,19 +83,18 @@ pub(crate) fn parse(url: &str, scheme: Scheme) -> anyhow::Result<ConnectionUrl> 
     };
     if hostport.starts_with('[') {
         bail!(
-            "invalid URL {url:?}: IPv6 addresses cannot be signed for; use the RDS endpoint name"
+            "invalid URL {shown:?}: IPv6 addresses cannot be signed for; use the RDS endpoint name"
         );
     }
     let (host, port) = match hostport.rsplit_once(':') {
         Some((host, port)) => {
+            // The port text is not echoed: with a `/` in a password, it is part of it.
             let port = port
                 .parse::<u16>()
                 .ok()
                 .filter(|p| *p != 0)
                 .with_context(|| {
-                    format!(
-                        "invalid URL {url:?}: the port {port:?} is not a number from 1 to 65535"
-                    )
+                    format!("invalid URL {shown:?}: the port is not a number from 1 to 65535")
                 })?;
             (host, Some(port))
         }
@@ -111,6 +110,19 @@ pub(crate) fn parse(url: &str, scheme: Scheme) -> anyhow::Result<ConnectionUrl> 
         user: user.filter(|u| !u.is_empty()),
         database,
     })
+}
+
+/// `url` with anything that may be a password replaced by `***`: from the first `:` of
+/// the user part to the last `@` (a password may itself hold `@`, `/` or `?`).
+fn redacted(url: &str) -> Cow<'_, str> {
+    let Some(at) = url.rfind('@') else {
+        return Cow::Borrowed(url);
+    };
+    let user_start = url[..at].find("://").map_or(0, |i| i + 3);
+    match url[user_start..at].find(':') {
+        Some(colon) => Cow::Owned(format!("{}:***{}", &url[..user_start + colon], &url[at..])),
+        None => Cow::Borrowed(url),
+    }
 }
 
 fn decode(text: &str, what: &str) -> anyhow::Result<String> {
@@ -185,6 +197,18 @@ mod tests {
             ("postgres://u@[::1]:5432/db", Scheme::Postgres, "IPv6"),
             ("postgres://u@[::1]/db", Scheme::Postgres, "IPv6"),
             ("postgres://%ff@h/db", Scheme::Postgres, "UTF-8"),
+            // Found by fuzzing (fuzz/corpus/cli_url/regression-*): passwords that reached
+            // an error message through the echoed URL or the port.
+            ("u:pw@h/db", Scheme::Postgres, "expected"),
+            ("mysql://u:pw@h/db", Scheme::Postgres, "scheme"),
+            ("pg:pw@h://x", Scheme::Postgres, "scheme"),
+            (
+                "postgres://u:pw@h/db?sslmode=disable",
+                Scheme::Postgres,
+                "after `--`",
+            ),
+            ("postgres://u:pw/x@h/db", Scheme::Postgres, "port"),
+            ("postgres://u:pw@[::1]/db", Scheme::Postgres, "password"),
         ] {
             let err = parse(url, scheme).unwrap_err().to_string();
             assert!(err.contains(needle), "{url}: {err}");
