@@ -100,7 +100,9 @@ mod postgres {
                     .ssl_mode(PgSslMode::VerifyFull)
                     .ssl_root_cert_from_pem(roots_pem)),
                 weaker => Err(format!(
-                    "sslmode={} would send the IAM token without verifying the server; remove                      the sslmode setting (verify-full is used) or, for local tests only, call                      `IamAuth::danger_accept_insecure_transport`",
+                    "sslmode={} would send the IAM token without verifying the server; remove \
+                     the sslmode setting (verify-full is used) or, for local tests only, call \
+                     `IamAuth::danger_accept_insecure_transport`",
                     pg_mode_name(weaker)
                 )),
             }
@@ -159,7 +161,9 @@ mod mysql {
                     .ssl_mode(MySqlSslMode::VerifyIdentity)
                     .ssl_ca_from_pem(roots_pem)),
                 weaker => Err(format!(
-                    "ssl-mode={} would send the IAM token without verifying the server; remove                      the ssl-mode setting (VERIFY_IDENTITY is used) or, for local tests only,                      call `IamAuth::danger_accept_insecure_transport`",
+                    "ssl-mode={} would send the IAM token without verifying the server; remove \
+                     the ssl-mode setting (VERIFY_IDENTITY is used) or, for local tests only, \
+                     call `IamAuth::danger_accept_insecure_transport`",
                     mysql_mode_name(weaker)
                 )),
             }
@@ -177,6 +181,32 @@ mod mysql {
             MySqlSslMode::Required => "REQUIRED",
             MySqlSslMode::VerifyCa => "VERIFY_CA",
             MySqlSslMode::VerifyIdentity => "VERIFY_IDENTITY",
+        }
+    }
+}
+
+#[cfg(all(test, feature = "postgres", feature = "mysql"))]
+mod tests {
+    use sqlx::mysql::{MySqlConnectOptions, MySqlSslMode};
+    use sqlx::postgres::{PgConnectOptions, PgSslMode};
+
+    use super::sealed::Engine;
+
+    /// Found by the fuzz harness (fuzz/corpus/adapter_url/regression-sslmode-*): the
+    /// messages carried two runs of 21 spaces, from string literals continued without `\`.
+    #[test]
+    fn weaker_tls_modes_are_refused_in_one_clean_sentence() {
+        let pg = PgConnectOptions::new().ssl_mode(PgSslMode::Require);
+        let pg = sqlx::Postgres::secure(pg, Vec::new(), false).unwrap_err();
+        let my = MySqlConnectOptions::new().ssl_mode(MySqlSslMode::Required);
+        let my = sqlx::MySql::secure(my, Vec::new(), false).unwrap_err();
+        for (message, mode) in [(pg, "sslmode=require"), (my, "ssl-mode=REQUIRED")] {
+            assert!(message.starts_with(mode), "{message}");
+            assert!(
+                message.contains("danger_accept_insecure_transport"),
+                "{message}"
+            );
+            assert!(!message.contains("  "), "{message}");
         }
     }
 }

@@ -51,3 +51,6 @@ pub use config::IamAuth;
 pub use database::IamDatabase;
 pub use error::{Error, ErrorKind};
 pub use pool::{IamAuthExt, IamPoolOptions};
+// For the fuzz harness only; not public API.
+#[doc(hidden)]
+pub use pool::__prepare_url;
