@@ -53,7 +53,12 @@ pub(crate) fn assert_clean_message(message: &str, what: &str) {
         match (quoted, escaped, c) {
             (true, false, '\\') => escaped = true,
             (true, true, _) => escaped = false,
-            (_, _, '"') => quoted = !quoted,
+            (false, _, '"') => quoted = true,
+            // The value stands as one word.
+            (true, false, '"') => {
+                quoted = false;
+                own_text.push('_');
+            }
             (false, _, c) => own_text.push(c),
             (true, false, _) => {}
         }
