@@ -60,9 +60,8 @@ fn tcp_endpoint(
 ) -> Result<(String, u16, String), String> {
     if let Some(socket) = socket {
         return Err(format!(
-            "the connect options use the Unix socket {}; IAM tokens go over TCP with TLS \
-             only, so give the endpoint host name instead",
-            socket.display()
+            "the connect options use the Unix socket {socket:?}; IAM tokens go over TCP with \
+             TLS only, so give the endpoint host name instead"
         ));
     }
     Ok((host.to_owned(), port, user.to_owned()))
@@ -191,6 +190,7 @@ mod tests {
     use sqlx::postgres::{PgConnectOptions, PgSslMode};
 
     use super::sealed::Engine;
+    use super::tcp_endpoint;
 
     /// Found by the fuzz harness (fuzz/corpus/adapter_url/regression-sslmode-*): the
     /// messages carried two runs of 21 spaces, from string literals continued without `\`.
@@ -208,5 +208,19 @@ mod tests {
             );
             assert!(!message.contains("  "), "{message}");
         }
+    }
+
+    /// Found by the fuzz harness (fuzz/corpus/adapter_url/regression-socket-path-*): the
+    /// socket path, the user's text, was shown raw, so a line break in it could forge a
+    /// log line.
+    #[test]
+    fn a_socket_path_is_shown_quoted() {
+        let path = std::path::PathBuf::from("/tmp/a\nFATAL forged  line");
+        let message = tcp_endpoint(Some(&path), "", 5432, "app").unwrap_err();
+        assert!(
+            message.contains(r#""/tmp/a\nFATAL forged  line""#),
+            "{message}"
+        );
+        assert!(!message.contains('\n'), "{message}");
     }
 }
