@@ -833,14 +833,7 @@ fn sqlx_migrate_run_through_exec() {
     let run = bed.exec(
         &sealed,
         "postgres",
-        &[
-            sqlx,
-            "migrate",
-            "run",
-            "--no-dotenv",
-            "--source",
-            source,
-        ],
+        &[sqlx, "migrate", "run", "--no-dotenv", "--source", source],
     );
     let check = bed.run(
         &sealed,

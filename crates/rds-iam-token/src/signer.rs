@@ -86,14 +86,6 @@ enum Target {
 }
 
 impl Target {
-    fn lowercase_hostname(&mut self) {
-        match self {
-            Self::Rds { hostname, .. } | Self::Dsql { hostname, .. } => {
-                hostname.make_ascii_lowercase();
-            }
-        }
-    }
-
     fn hostname(&self) -> &str {
         match self {
             Self::Rds { hostname, .. } | Self::Dsql { hostname, .. } => hostname,
@@ -121,7 +113,8 @@ impl AuthTokenSigner {
     ///
     /// `hostname` is the name the token is signed for. It must be the RDS endpoint
     /// (instance, cluster, reader or proxy), even when you connect through a tunnel or a
-    /// custom DNS name: RDS refuses tokens signed for any other name.
+    /// custom DNS name: RDS refuses tokens signed for any other name. Letter case does not
+    /// matter: the name is signed and written lowercased, as botocore signs it.
     ///
     /// # Example
     ///
@@ -375,7 +368,16 @@ pub struct SignerBuilder {
 }
 
 impl SignerBuilder {
-    fn new(target: Target) -> Self {
+    fn new(mut target: Target) -> Self {
+        // Host names are case-insensitive and RDS / DSQL endpoint names are lowercase.
+        // botocore signs the lowercased host; signing it (and writing it) lowercased gives
+        // the same signature, reads the region whatever the caller's spelling, and holds
+        // under any reading of the host a server can make.
+        match &mut target {
+            Target::Rds { hostname, .. } | Target::Dsql { hostname, .. } => {
+                hostname.make_ascii_lowercase();
+            }
+        }
         Self {
             target,
             region: None,
@@ -533,13 +535,9 @@ impl SignerBuilder {
     /// assert_eq!(err.kind(), &ErrorKind::InvalidUsername);
     /// ```
     pub fn build(self) -> Result<AuthTokenSigner, Error> {
-        let mut target = self.target;
+        // The host is already lowercase (`SignerBuilder::new`).
+        let target = self.target;
         endpoint::validate_hostname(target.hostname())?;
-        // Host names are case-insensitive and endpoint names are lowercase. botocore signs
-        // the lowercased host (but keeps the caller's spelling in the token text); writing
-        // the lowercased host in both places gives botocore's signature and a text that
-        // holds under any reading of the host a server can make.
-        target.lowercase_hostname();
         let (url_host, host_header, leading_query, expires_in) = match &target {
             Target::Rds {
                 hostname,
@@ -685,4 +683,49 @@ fn resolve_region(
             target.hostname()
         ),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+
+    /// Found by fuzzing (fuzz/corpus/token_endpoint/regression-uppercase-host): a host
+    /// spelled in capitals had no region and, given one, a signature botocore does not
+    /// make (botocore signs the lowercased host).
+    #[test]
+    fn the_host_letter_case_changes_nothing() {
+        let credentials = Credentials::from_keys("akid", "secret", None);
+        let signer =
+            AuthTokenSigner::rds("PROD-Instance.US-EAST-1.rds.amazonaws.com", 3306, "peccy")
+                .credentials_provider(credentials.clone())
+                .build()
+                .unwrap();
+        assert_eq!(signer.region(), "us-east-1");
+        assert_eq!(
+            signer.hostname(),
+            "prod-instance.us-east-1.rds.amazonaws.com"
+        );
+        let token = signer
+            .sign_with(
+                &credentials,
+                UNIX_EPOCH + Duration::from_secs(1_724_709_600),
+            )
+            .unwrap();
+        // AWS's reference signature, which botocore 1.43.11 also gives for this spelling.
+        assert!(
+            token
+                .expose()
+                .starts_with("prod-instance.us-east-1.rds.amazonaws.com:3306/?")
+        );
+        assert!(token.expose().ends_with(
+            "X-Amz-Signature=dd0cba843009474347af724090233265628ace491ea17ce3eb3da098b983ad89"
+        ));
+        let dsql = AuthTokenSigner::dsql("ABC.DSQL.US-EAST-1.ON.AWS")
+            .credentials_provider(credentials)
+            .build()
+            .unwrap();
+        assert_eq!(dsql.region(), "us-east-1");
+    }
 }

@@ -65,7 +65,7 @@ fn tcp_endpoint(
         .or_else(|| host.starts_with('/').then(|| host.to_owned()));
     if let Some(socket) = socket {
         return Err(format!(
-            "the connect options use the Unix socket {socket}; IAM tokens go over TCP with \
+            "the connect options use the Unix socket {socket:?}; IAM tokens go over TCP with \
              TLS only, so give the endpoint host name instead (in the URL, or unset PGHOST \
              if it names a socket directory)"
         ));
@@ -78,14 +78,16 @@ fn tcp_endpoint(
 /// RDS roots never silently drops the user's CA.
 ///
 /// sqlx has no getter for them; `to_url_lossy` writes them as `file: PATH` or as the
-/// inline PEM text.
+/// inline PEM text. It panics on a user or host name that does not fit in a URL
+/// unencoded (it formats them into one and parses it), so it is called on `url_safe`: the
+/// same options with a plain user and host.
 #[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
 fn with_user_roots<O: sqlx::ConnectOptions>(
     mut roots_pem: Vec<u8>,
-    options: &O,
+    url_safe: &O,
     key: &str,
 ) -> Result<Vec<u8>, String> {
-    let url = options.to_url_lossy();
+    let url = url_safe.to_url_lossy();
     let Some(value) = url
         .query_pairs()
         .find(|(name, _)| name == key)
@@ -140,7 +142,8 @@ mod postgres {
             match options.get_ssl_mode() {
                 _ if insecure => Ok(options),
                 PgSslMode::Prefer | PgSslMode::VerifyFull => {
-                    let roots = with_user_roots(roots_pem, &options, "sslrootcert")?;
+                    let url_safe = options.clone().host("localhost").username("user");
+                    let roots = with_user_roots(roots_pem, &url_safe, "sslrootcert")?;
                     Ok(options
                         .ssl_mode(PgSslMode::VerifyFull)
                         .ssl_root_cert_from_pem(roots))
@@ -222,7 +225,8 @@ mod mysql {
             match options.get_ssl_mode() {
                 _ if insecure => Ok(options),
                 MySqlSslMode::Preferred | MySqlSslMode::VerifyIdentity => {
-                    let roots = with_user_roots(roots_pem, &options, "ssl-ca")?;
+                    let url_safe = options.clone().host("localhost").username("user");
+                    let roots = with_user_roots(roots_pem, &url_safe, "ssl-ca")?;
                     Ok(options
                         .ssl_mode(MySqlSslMode::VerifyIdentity)
                         .ssl_ca_from_pem(roots))
@@ -331,5 +335,46 @@ mod tests {
             "{err}"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
+#[cfg(all(test, feature = "postgres", feature = "mysql"))]
+mod fuzz_regressions {
+    use sqlx::mysql::{MySqlConnectOptions, MySqlSslMode};
+    use sqlx::postgres::{PgConnectOptions, PgSslMode};
+
+    use super::sealed::Engine;
+    use super::tcp_endpoint;
+
+    /// Found by the fuzz harness (fuzz/corpus/adapter_url/regression-sslmode-*): the
+    /// messages carried two runs of 21 spaces, from string literals continued without `\`.
+    #[test]
+    fn weaker_tls_modes_are_refused_in_one_clean_sentence() {
+        let pg = PgConnectOptions::new().ssl_mode(PgSslMode::Require);
+        let pg = sqlx::Postgres::secure(pg, Vec::new(), false).unwrap_err();
+        let my = MySqlConnectOptions::new().ssl_mode(MySqlSslMode::Required);
+        let my = sqlx::MySql::secure(my, Vec::new(), false).unwrap_err();
+        for (message, mode) in [(pg, "sslmode=require"), (my, "ssl-mode=REQUIRED")] {
+            assert!(message.starts_with(mode), "{message}");
+            assert!(
+                message.contains("danger_accept_insecure_transport"),
+                "{message}"
+            );
+            assert!(!message.contains("  "), "{message}");
+        }
+    }
+
+    /// Found by the fuzz harness (fuzz/corpus/adapter_url/regression-socket-path-*): the
+    /// socket path, the user's text, was shown raw, so a line break in it could forge a
+    /// log line.
+    #[test]
+    fn a_socket_path_is_shown_quoted() {
+        let path = std::path::PathBuf::from("/tmp/a\nFATAL forged  line");
+        let message = tcp_endpoint(Some(&path), "", 5432, "app").unwrap_err();
+        assert!(
+            message.contains(r#""/tmp/a\nFATAL forged  line""#),
+            "{message}"
+        );
+        assert!(!message.contains('\n'), "{message}");
     }
 }

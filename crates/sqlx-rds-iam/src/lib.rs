@@ -62,3 +62,6 @@ pub use pool::{IamAuthExt, IamPoolOptions};
 /// assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"));
 /// ```
 pub use rds_iam_certs::RDS_CA_BUNDLE_PEM;
+// For the fuzz harness only; not public API.
+#[doc(hidden)]
+pub use pool::__prepare_url;

@@ -254,6 +254,36 @@ impl<DB: IamDatabase> Prepared<DB> {
     }
 }
 
+/// Not public API (hidden, may change at any time): the path from a URL to the connect
+/// options and first token a pool starts with, without connecting. The fuzz harness
+/// (`fuzz/checks` in the repository) drives it; use [`IamPoolOptions::connect`].
+///
+/// # Example
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// # use aws_credential_types::Credentials;
+/// let auth = sqlx_rds_iam::IamAuth::from_credentials_provider(Credentials::from_keys("AKIDEXAMPLE", "secret", None));
+/// let (options, token) = sqlx_rds_iam::__prepare_url::<sqlx::Postgres>(
+///     &auth,
+///     "postgres://app@mydb.abc123.us-east-1.rds.amazonaws.com/app",
+/// )
+/// .await
+/// .unwrap();
+/// assert!(matches!(options.get_ssl_mode(), sqlx::postgres::PgSslMode::VerifyFull));
+/// assert!(token.expose().starts_with("mydb.abc123.us-east-1.rds.amazonaws.com:5432/?"));
+/// # }
+/// ```
+#[doc(hidden)]
+pub async fn __prepare_url<DB: IamDatabase>(
+    auth: &IamAuth,
+    url: &str,
+) -> Result<(Options<DB>, rds_iam_token::AuthToken), Error> {
+    let prepared = Prepared::<DB>::new(auth, parse_url::<DB>(url)?).await?;
+    Ok((prepared.options, prepared.token))
+}
+
 fn parse_url<DB: IamDatabase>(url: &str) -> Result<Options<DB>, Error> {
     url.parse::<Options<DB>>().map_err(|err| {
         Error::config(format!(
