@@ -7,7 +7,7 @@ use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use rds_iam_token::{AuthTokenSigner, ErrorKind};
 
 use crate::cli_time::parse_rfc3339;
-use crate::cli_url_parser::{ConnectionUrl, Scheme, parse};
+use crate::cli_url_parser::{ConnectionUrl, Scheme, parse, scheme_of};
 use crate::secrets::{PASSWORD_MARKER, assert_no_secret, credentials, mentions_secret};
 
 /// Parses the input (UTF-8; other bytes are skipped, as the shell hands the CLI UTF-8
@@ -20,6 +20,34 @@ pub fn cli_url(data: &[u8]) {
     let Ok(url) = std::str::from_utf8(data) else {
         return;
     };
+    // `rds-iam url` / `exec` pick the parser by the scheme: it agrees with what each
+    // parser accepts, and its error shows nothing of the URL.
+    match scheme_of(url) {
+        Ok(scheme) => {
+            assert!(
+                matches!(scheme.default_port(), 5432 | 3306),
+                "{url:?}: default port"
+            );
+            let other = match scheme {
+                Scheme::Postgres => Scheme::MySql,
+                Scheme::MySql => Scheme::Postgres,
+            };
+            if let Err(err) = parse(url, other) {
+                assert_no_secret(&format!("{err:#}"), "a URL error");
+            } else {
+                panic!("{url:?}: scheme_of says {scheme:?}, but the other parser took it");
+            }
+        }
+        Err(err) => {
+            assert_no_secret(&format!("{err:#}"), "a URL error");
+            for scheme in [Scheme::Postgres, Scheme::MySql] {
+                assert!(
+                    parse(url, scheme).is_err(),
+                    "{url:?}: scheme_of refused it, but the {scheme:?} parser took it"
+                );
+            }
+        }
+    }
     for scheme in [Scheme::Postgres, Scheme::MySql] {
         check_url(url, scheme);
         if mentions_secret(url) {
