@@ -146,9 +146,8 @@ impl AuthToken {
     /// # Example
     ///
     /// ```
-    /// # fn demo(token: rds_iam_token::AuthToken) {
-    /// use std::time::Duration;
-    /// assert!(token.expires_at() <= token.signed_at() + Duration::from_secs(900));
+    /// # fn demo(signer: rds_iam_token::AuthTokenSigner, token: rds_iam_token::AuthToken) {
+    /// assert!(token.expires_at() <= token.signed_at() + signer.expires_in());
     /// # }
     /// ```
     pub fn expires_at(&self) -> SystemTime {

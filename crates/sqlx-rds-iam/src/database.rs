@@ -66,8 +66,8 @@ fn tcp_endpoint(
     if let Some(socket) = socket {
         return Err(format!(
             "the connect options use the Unix socket {socket:?}; IAM tokens go over TCP with \
-             TLS only, so give the endpoint host name instead (in the URL, or unset PGHOST \
-             if it names a socket directory)"
+             TLS only, so give the endpoint host name instead (PostgreSQL: PGHOST, which \
+             sqlx reads, may name a socket directory)"
         ));
     }
     Ok((host.to_owned(), port, user.to_owned()))
@@ -97,10 +97,15 @@ fn with_user_roots<O: sqlx::ConnectOptions>(
     };
     let user_pem = match value.strip_prefix("file: ") {
         Some(path) => std::fs::read(path).map_err(|err| {
+            // sqlx reads PGSSLROOTCERT for PostgreSQL; MySQL has no such variable.
+            let origin = if key == "sslrootcert" {
+                "the URL, the connect options or PGSSLROOTCERT"
+            } else {
+                "the URL or the connect options"
+            };
             format!(
-                "cannot read the {key} file {path} (from the URL, the connect options or \
-                 PGSSLROOTCERT): {err}; fix the path, or remove it and add the CA with \
-                 `IamAuth::add_root_certificates_file`"
+                "cannot read the {key} file {path:?} (from {origin}): {err}; fix the path, or \
+                 remove it and add the CA with `IamAuth::add_root_certificates_file`"
             )
         })?,
         None => value.into_bytes(),

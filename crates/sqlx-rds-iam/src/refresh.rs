@@ -11,11 +11,14 @@
 //! A token dies with the temporary credentials that signed it, even inside its 15
 //! minutes, so a token whose credentials expire before the next refresh point brings the
 //! refresh forward, to a minute before they expire; the credentials are then fetched anew
-//! (the token crate refetches credentials within 5 minutes of their expiry), and if the
-//! source has nothing newer yet, signing is tried again after a second, then with backoff.
+//! (the token crate refetches credentials within 5 minutes of their expiry), and while the
+//! source has nothing newer, signing is tried again after 1 s, 2 s, 4 s... (at most 30 s),
+//! with a warning once the credentials it gives have expired. A token that would die
+//! sooner than the one in place does not replace it.
 //!
 //! If a token cannot be signed (credentials source down), the last good token stays in
-//! place (it is valid for 15 minutes, far beyond the maximum age), a warning is logged,
+//! place (until `AuthToken::expires_at`: 15 minutes after signing, or its credentials'
+//! expiry if sooner; far beyond the maximum age), a warning is logged,
 //! and signing is retried with exponential backoff until it succeeds again.
 //!
 //! # Lifetime
@@ -97,7 +100,11 @@ pub(crate) fn spawn<DB: IamDatabase>(
     tokio::spawn(async move {
         let mut close = pin!(close);
         let schedule = Schedule::new(max_age);
-        let mut wait = schedule.after_token(&current);
+        // Signings in a row whose credentials were about to expire.
+        let mut dying: u32 = u32::from(schedule.after_token(&current).is_none());
+        let mut wait = schedule
+            .after_token(&current)
+            .unwrap_or_else(|| schedule.next_wait(dying));
         let mut current = current;
         let mut failures: u32 = 0;
         loop {
@@ -110,26 +117,51 @@ pub(crate) fn spawn<DB: IamDatabase>(
             };
             match signed {
                 Ok(Ok(token)) => {
-                    let options = DB::with_password(&pool.connect_options(), token.expose());
-                    pool.set_connect_options(options);
-                    wait = schedule.after_token(&token);
-                    if let Some(expire_at) = token.credentials_expire_at()
-                        && wait < schedule.interval
-                    {
-                        let remaining = expire_at
-                            .duration_since(token.signed_at())
-                            .unwrap_or_default();
-                        tracing::info!(
-                            host = signer.hostname(),
-                            access_key_id = token.access_key_id(),
-                            credentials_valid_for_s = remaining.as_secs(),
-                            retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
-                            "the credentials that signed the new token expire soon; \
-                             signing again with credentials fetched anew"
-                        );
-                    }
-                    current = token;
                     failures = 0;
+                    // A token that dies sooner than the one in place (its credentials
+                    // expire first) does not replace it.
+                    if token.expires_at() >= current.expires_at() {
+                        let options = DB::with_password(&pool.connect_options(), token.expose());
+                        pool.set_connect_options(options);
+                        current = token;
+                    }
+                    match schedule.after_token(&current) {
+                        // The usual case: the token lives well past the next refresh.
+                        Some(next) => {
+                            dying = 0;
+                            wait = next;
+                        }
+                        // Its credentials expire within the margin and the source has
+                        // nothing newer yet: ask again, backing off.
+                        None => {
+                            dying = dying.saturating_add(1);
+                            wait = schedule.next_wait(dying);
+                            let remaining = current
+                                .expires_at()
+                                .duration_since(current.signed_at())
+                                .unwrap_or_default();
+                            if current.is_expired_at(SystemTime::now()) {
+                                tracing::warn!(
+                                    host = signer.hostname(),
+                                    access_key_id = current.access_key_id(),
+                                    retry_in_ms =
+                                        u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                                    "the credentials source gives only expired credentials; \
+                                     new connections will be refused until it has new ones"
+                                );
+                            } else if dying == 1 {
+                                tracing::info!(
+                                    host = signer.hostname(),
+                                    access_key_id = current.access_key_id(),
+                                    credentials_valid_for_s = remaining.as_secs(),
+                                    retry_in_ms =
+                                        u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                                    "the credentials that signed the token expire soon; \
+                                     signing again with credentials fetched anew"
+                                );
+                            }
+                        }
+                    }
                 }
                 outcome => {
                     failures = failures.saturating_add(1);
@@ -165,10 +197,12 @@ pub(crate) fn spawn<DB: IamDatabase>(
 /// `err` and every source under it, `: `-separated (the credentials provider's own
 /// reason, such as AccessDenied or a timeout, is usually a few levels down).
 fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
+    // One line: a cause's own line breaks (a credential process's stderr) are folded.
+    let one_line = |e: &dyn std::error::Error| e.to_string().lines().collect::<Vec<_>>().join(" ");
+    let mut text = one_line(err);
     let mut source = err.source();
     while let Some(cause) = source {
-        let cause_text = cause.to_string();
+        let cause_text = one_line(cause);
         // Some errors repeat their source in their own message; say each thing once.
         if !text.contains(&cause_text) {
             text.push_str(": ");
@@ -218,20 +252,15 @@ impl Schedule {
 
     /// When to sign after `token`: half the maximum age, or sooner when the token dies
     /// sooner (its credentials expire) so that a new one, from credentials fetched anew,
-    /// is in place [`EXPIRY_MARGIN`] before it does. A token already inside that margin
-    /// (the credentials source has nothing newer yet) is followed by another attempt
-    /// after the first backoff step.
-    fn after_token(&self, token: &AuthToken) -> Duration {
+    /// is in place [`EXPIRY_MARGIN`] before it does. `None` for a token already inside
+    /// that margin (the credentials source has nothing newer yet): the caller backs off.
+    fn after_token(&self, token: &AuthToken) -> Option<Duration> {
         let usable = token
             .expires_at()
             .duration_since(token.signed_at())
             .unwrap_or_default()
             .saturating_sub(EXPIRY_MARGIN);
-        if usable.is_zero() {
-            self.next_wait(1)
-        } else {
-            self.interval.min(usable)
-        }
+        (!usable.is_zero()).then(|| self.interval.min(usable))
     }
 
     /// How long one refresh may wait for credentials before it counts as a failure.
@@ -297,30 +326,26 @@ mod tests {
     fn the_schedule_follows_the_credentials_expiry() {
         // max_token_age 14 minutes: every 7 minutes, unless the credentials die sooner.
         let schedule = Schedule::new(Duration::from_secs(14 * 60));
-        assert_eq!(
-            schedule.after_token(&token(None)),
-            Duration::from_secs(7 * 60)
-        );
+        let seven = Some(Duration::from_secs(7 * 60));
+        assert_eq!(schedule.after_token(&token(None)), seven);
         let hour = Some(Duration::from_secs(3600));
-        assert_eq!(
-            schedule.after_token(&token(hour)),
-            Duration::from_secs(7 * 60)
-        );
+        assert_eq!(schedule.after_token(&token(hour)), seven);
         // Credentials valid 4 more minutes: the next token 60 s before they expire.
         let four = Some(Duration::from_secs(240));
-        assert_eq!(schedule.after_token(&token(four)), Duration::from_secs(180));
-        // Inside the margin (or expired): try again soon, as after a first failure.
+        assert_eq!(
+            schedule.after_token(&token(four)),
+            Some(Duration::from_secs(180))
+        );
+        // Inside the margin (or expired): the caller backs off, 1 s, 2 s, 4 s...
         for dying in [
             Duration::from_secs(5),
             Duration::from_secs(60),
             Duration::ZERO,
         ] {
-            assert_eq!(
-                schedule.after_token(&token(Some(dying))),
-                Duration::from_secs(1),
-                "{dying:?}"
-            );
+            assert_eq!(schedule.after_token(&token(Some(dying))), None, "{dying:?}");
         }
+        let backoff: Vec<_> = (1..=4).map(|streak| schedule.next_wait(streak)).collect();
+        assert_eq!(backoff, [1, 2, 4, 8].map(Duration::from_secs));
     }
 
     #[test]
