@@ -241,6 +241,36 @@ async fn mysql_pool_queries_over_verified_tls() {
     pool.close().await;
 }
 
+/// Opens a one-connection IAM pool on `url` and returns `select 42` through it.
+async fn select_42(engine: Engine, auth: IamAuth, url: &str) -> i64 {
+    match engine {
+        Engine::Postgres => {
+            let pool = PgPoolOptions::new()
+                .max_connections(1)
+                .iam_auth(auth)
+                .connect(url)
+                .await
+                .unwrap_or_else(|err| panic!("{url}: {err}"));
+            let answer = sqlx::query_scalar("select 42::bigint")
+                .fetch_one(&pool)
+                .await;
+            pool.close().await;
+            answer.unwrap()
+        }
+        Engine::MySql => {
+            let pool = MySqlPoolOptions::new()
+                .max_connections(1)
+                .iam_auth(auth)
+                .connect(url)
+                .await
+                .unwrap_or_else(|err| panic!("{url}: {err}"));
+            let answer = sqlx::query_scalar("select 42").fetch_one(&pool).await;
+            pool.close().await;
+            answer.unwrap()
+        }
+    }
+}
+
 /// Host names are case-insensitive: a URL that spells the bed's host with capitals
 /// (`LoCaLhOsT`, as a user may copy an endpoint name) connects on both engines, with the
 /// token signed for the lowercase name and TLS verified against it.
@@ -264,32 +294,7 @@ async fn a_capitalised_spelling_of_the_host_connects() {
         assert_ne!(spelled, host, "the bed's host has letters to capitalise");
         let url = url(&bed, engine, &bed.iam_user).replacen(host, &spelled, 1);
         let mark = log.mark();
-        let answer: i64 = match engine {
-            Engine::Postgres => {
-                let pool = PgPoolOptions::new()
-                    .max_connections(1)
-                    .iam_auth(iam(&bed, credentials(&bed.access_key)))
-                    .connect(&url)
-                    .await
-                    .unwrap_or_else(|err| panic!("{url}: {err}"));
-                let answer = sqlx::query_scalar("select 42::bigint")
-                    .fetch_one(&pool)
-                    .await;
-                pool.close().await;
-                answer.unwrap()
-            }
-            Engine::MySql => {
-                let pool = MySqlPoolOptions::new()
-                    .max_connections(1)
-                    .iam_auth(iam(&bed, credentials(&bed.access_key)))
-                    .connect(&url)
-                    .await
-                    .unwrap_or_else(|err| panic!("{url}: {err}"));
-                let answer = sqlx::query_scalar("select 42").fetch_one(&pool).await;
-                pool.close().await;
-                answer.unwrap()
-            }
-        };
+        let answer = select_42(engine, iam(&bed, credentials(&bed.access_key)), &url).await;
         assert_eq!(answer, 42);
         let entries = log.entries_since(mark);
         assert!(
@@ -823,33 +828,8 @@ async fn a_ca_named_in_the_url_is_kept_and_trusted() {
             Engine::Postgres => format!("{}?sslrootcert={ca}", url(&bed, engine, &bed.iam_user)),
             Engine::MySql => format!("{}?ssl-ca={ca}", url(&bed, engine, &bed.iam_user)),
         };
-        let answer: i64 = match engine {
-            Engine::Postgres => {
-                let pool = PgPoolOptions::new()
-                    .max_connections(1)
-                    .iam_auth(auth)
-                    .connect(&url)
-                    .await
-                    .unwrap_or_else(|err| panic!("{url}: {err}"));
-                let answer = sqlx::query_scalar("select 7::bigint")
-                    .fetch_one(&pool)
-                    .await;
-                pool.close().await;
-                answer.unwrap()
-            }
-            Engine::MySql => {
-                let pool = MySqlPoolOptions::new()
-                    .max_connections(1)
-                    .iam_auth(auth)
-                    .connect(&url)
-                    .await
-                    .unwrap_or_else(|err| panic!("{url}: {err}"));
-                let answer = sqlx::query_scalar("select 7").fetch_one(&pool).await;
-                pool.close().await;
-                answer.unwrap()
-            }
-        };
-        assert_eq!(answer, 7, "{url}");
+        let answer = select_42(engine, auth, &url).await;
+        assert_eq!(answer, 42, "{url}");
     }
 }
 
