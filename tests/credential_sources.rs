@@ -872,18 +872,22 @@ async fn tokens_follow_credentials_that_expire_before_the_token_would() {
             .await
             .unwrap_or_else(|e| panic!("{engine:?}: the IAM pool does not connect: {e}"));
         let until = Instant::now() + Duration::from_secs(7);
-        let mut connections = 0;
+        let (mut connections, mut after_expiry) = (0, 0);
         while Instant::now() < until {
             pool.fresh_connection().await.unwrap_or_else(|e| {
                 panic!("{engine:?}: new connection {connections} was refused: {e}")
             });
             connections += 1;
+            if std::time::SystemTime::now() > first_expires {
+                after_expiry += 1;
+            }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
         pool.close().await;
+        // However slow the machine, connections were opened on both sides of the expiry.
         assert!(
-            connections >= 20,
-            "{engine:?}: only {connections} connections"
+            connections > after_expiry && after_expiry >= 3,
+            "{engine:?}: {connections} connections, {after_expiry} after the first key expired"
         );
         let refused: Vec<_> = [&first, &second]
             .iter()
