@@ -10,6 +10,7 @@ use aws_smithy_async::time::{SharedTimeSource, TimeSource};
 use aws_types::SdkConfig;
 use rds_iam_token::{AuthTokenSigner, SignerBuilder};
 
+use crate::dsql;
 use crate::error::Error;
 use crate::tls::TlsPolicy;
 
@@ -20,7 +21,8 @@ const DEFAULT_MAX_TOKEN_AGE: Duration = Duration::from_secs(5 * 60);
 /// The shortest `max_token_age`: a token is signed every half of it, and anything shorter
 /// is a refresh loop, not a setting (tokens carry whole seconds).
 const MIN_TOKEN_AGE: Duration = Duration::from_secs(1);
-/// A token older than this is rejected by RDS.
+/// A token older than this is rejected by RDS; DSQL pool tokens are signed for as long
+/// (the pool signs a new one every half `max_token_age` anyway).
 const TOKEN_LIFETIME: Duration = Duration::from_secs(15 * 60);
 
 /// IAM authentication settings for a pool: where credentials come from, what to sign for,
@@ -54,6 +56,8 @@ pub struct IamAuth {
     pub(crate) signing_port: Option<u16>,
     pub(crate) max_token_age: Duration,
     pub(crate) tls: TlsPolicy,
+    /// Sign Aurora DSQL tokens whatever the host name ([`IamAuth::dsql`]).
+    pub(crate) dsql: bool,
 }
 
 impl IamAuth {
@@ -104,12 +108,14 @@ impl IamAuth {
             signing_port: None,
             max_token_age: DEFAULT_MAX_TOKEN_AGE,
             tls: TlsPolicy::default(),
+            dsql: false,
         }
     }
 
-    /// The region to sign for. Needed when the host is not an RDS endpoint name
+    /// The region to sign for. Needed when the host is not an RDS or DSQL endpoint name
     /// (a tunnel, a custom DNS name, a local test server); otherwise it is read from the
-    /// endpoint name, then from the `SdkConfig`.
+    /// endpoint name, then from the `SdkConfig`. A bare DSQL cluster id as the host is the
+    /// cluster's endpoint in this region (or the `SdkConfig`'s).
     ///
     /// # Example
     ///
@@ -236,6 +242,33 @@ impl IamAuth {
         Ok(self)
     }
 
+    /// The endpoint is Aurora DSQL, whatever its name: for a tunnel, a custom DNS name or a
+    /// test server. DSQL endpoint names (`ID.dsql.REGION.on.aws`, any letter case) are
+    /// recognized without it.
+    ///
+    /// DSQL tokens are signed with service `dsql`, `Action=DbConnectAdmin` for the `admin`
+    /// role and `Action=DbConnect` for any other role, and carry no port. The server's
+    /// certificate is verified against the public roots sqlx trusts (DSQL's chain to the
+    /// Amazon roots) plus the ones you add, not the RDS bundle; the pool's `max_lifetime`
+    /// is kept at 55 minutes or less (DSQL closes connections after 60). Set the region
+    /// with [`IamAuth::region`] (or the `SdkConfig`) unless the name carries it, and
+    /// [`IamAuth::signing_host`] when the cluster endpoint is another name.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// # use aws_credential_types::Credentials;
+    /// // A tunnel on localhost to the cluster abcdefghijklmnopqrstuvwxyz.
+    /// let auth = sqlx_rds_iam::IamAuth::from_credentials_provider(Credentials::from_keys("AKIDEXAMPLE", "secret", None))
+    ///     .dsql()
+    ///     .signing_host("abcdefghijklmnopqrstuvwxyz.dsql.us-east-1.on.aws");
+    /// # let _ = auth;
+    /// ```
+    pub fn dsql(mut self) -> Self {
+        self.dsql = true;
+        self
+    }
+
     /// **Dangerous.** Sends tokens without verifying the server's certificate, and without
     /// TLS if the server offers none. Anyone on the path can then take the token and log in
     /// as this user for 15 minutes. Only for local tests and LocalStack; logged as a warning
@@ -272,7 +305,11 @@ impl IamAuth {
         }
         let host = self.signing_host.as_deref().unwrap_or(host);
         let port = self.signing_port.unwrap_or(port);
-        let mut builder: SignerBuilder = AuthTokenSigner::rds(host, port, user);
+        let mut builder: SignerBuilder = if self.is_dsql(host) {
+            dsql::signer_builder(host, user, TOKEN_LIFETIME)
+        } else {
+            AuthTokenSigner::rds(host, port, user)
+        };
         if let Some(region) = &self.region {
             builder = builder.region(region.clone());
         }
@@ -287,6 +324,21 @@ impl IamAuth {
         }
         builder.build().map_err(Error::signer)
     }
+
+    /// Whether tokens for `signing_host` are DSQL tokens.
+    pub(crate) fn is_dsql(&self, signing_host: &str) -> bool {
+        self.dsql || dsql::is_endpoint(signing_host)
+    }
+
+    /// The region set here or, failing that, in the `SdkConfig`.
+    pub(crate) fn configured_region(&self) -> Option<&str> {
+        self.region.as_deref().or_else(|| {
+            self.sdk_config
+                .as_ref()
+                .and_then(SdkConfig::region)
+                .map(AsRef::as_ref)
+        })
+    }
 }
 
 impl fmt::Debug for IamAuth {
@@ -297,6 +349,7 @@ impl fmt::Debug for IamAuth {
             .field("signing_port", &self.signing_port)
             .field("max_token_age", &self.max_token_age)
             .field("tls", &self.tls)
+            .field("dsql", &self.dsql)
             .finish_non_exhaustive()
     }
 }

@@ -47,6 +47,9 @@ pub(crate) mod sealed {
 
         /// The same options with `password`.
         fn with_password(options: &Options<Self>, password: &str) -> Options<Self>;
+
+        /// The same options connecting to `host` (a bare DSQL cluster id made whole).
+        fn with_host(options: Options<Self>, host: &str) -> Options<Self>;
     }
 }
 
@@ -149,9 +152,13 @@ mod postgres {
                 PgSslMode::Prefer | PgSslMode::VerifyFull => {
                     let url_safe = options.clone().host("localhost").username("user");
                     let roots = with_user_roots(roots_pem, &url_safe, "sslrootcert")?;
-                    Ok(options
-                        .ssl_mode(PgSslMode::VerifyFull)
-                        .ssl_root_cert_from_pem(roots))
+                    let options = options.ssl_mode(PgSslMode::VerifyFull);
+                    // No roots to add (DSQL, nothing of the user's): sqlx's webpki roots.
+                    Ok(if roots.is_empty() {
+                        options
+                    } else {
+                        options.ssl_root_cert_from_pem(roots)
+                    })
                 }
                 weaker => {
                     let name = pg_mode_name(weaker);
@@ -163,6 +170,10 @@ mod postgres {
 
         fn with_password(options: &PgConnectOptions, password: &str) -> PgConnectOptions {
             options.clone().password(password)
+        }
+
+        fn with_host(options: PgConnectOptions, host: &str) -> PgConnectOptions {
+            options.host(host)
         }
     }
 
@@ -248,6 +259,10 @@ mod mysql {
 
         fn with_password(options: &MySqlConnectOptions, password: &str) -> MySqlConnectOptions {
             options.clone().password(password)
+        }
+
+        fn with_host(options: MySqlConnectOptions, host: &str) -> MySqlConnectOptions {
+            options.host(host)
         }
     }
 

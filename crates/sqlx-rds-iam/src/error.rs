@@ -122,13 +122,16 @@ impl Error {
     /// `region`, to `host`.
     pub(crate) fn connect(err: sqlx::Error, context: &ConnectContext<'_>) -> Self {
         let (kind, message) = match &err {
-            sqlx::Error::Tls(tls) => (ErrorKind::Tls, tls_hint(&tls.to_string(), context.host)),
+            sqlx::Error::Tls(tls) => (ErrorKind::Tls, tls_hint(&tls.to_string(), context)),
             // rustls reports certificate failures through the socket, as I/O errors.
             sqlx::Error::Io(io) if io.to_string().contains("peer certificate") => {
-                (ErrorKind::Tls, tls_hint(&io.to_string(), context.host))
+                (ErrorKind::Tls, tls_hint(&io.to_string(), context))
             }
             sqlx::Error::Database(db)
-                if matches!(db.code().as_deref(), Some("28000" | "28P01")) =>
+                if matches!(db.code().as_deref(), Some("28000" | "28P01"))
+                    // DSQL's own refusals say "access denied".
+                    || (matches!(context.engine, Engine::Dsql)
+                        && db.message().to_ascii_lowercase().contains("access denied")) =>
             {
                 (ErrorKind::TokenRefused, refused_hint(context))
             }
@@ -167,29 +170,49 @@ pub(crate) struct ConnectContext<'a> {
 }
 
 /// Which server family, for engine-specific hints.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Engine {
     Postgres,
     MySql,
+    /// Aurora DSQL (PostgreSQL protocol, its own IAM actions and certificates).
+    Dsql,
 }
 
-fn tls_hint(detail: &str, host: &str) -> String {
+fn tls_hint(detail: &str, context: &ConnectContext<'_>) -> String {
+    let dsql = context.engine == Engine::Dsql;
     let hint = if detail.contains("UnknownIssuer") || detail.contains("unknown issuer") {
-        "the server's certificate is not signed by a trusted CA; RDS's CAs are built in, so \
-         for a proxy, LocalStack or a test server add its CA with \
-         `IamAuth::add_root_certificates_pem` or `add_root_certificates_file`"
+        if dsql {
+            "the server's certificate is not signed by a trusted CA; Aurora DSQL's \
+             certificates chain to the public Amazon roots, which are trusted, so for a \
+             tunnel or a test server add its CA with `IamAuth::add_root_certificates_pem` or \
+             `add_root_certificates_file`"
+        } else {
+            "the server's certificate is not signed by a trusted CA; RDS's CAs are built in, \
+             so for a proxy, LocalStack or a test server add its CA with \
+             `IamAuth::add_root_certificates_pem` or `add_root_certificates_file`"
+        }
     } else if detail.contains("NotValidForName") || detail.contains("not valid for name") {
-        "the server's certificate does not match the host name; connect with the endpoint \
-         name the certificate is for (the RDS endpoint, not an IP address or a custom DNS \
-         name)"
+        if dsql {
+            "the server's certificate does not match the host name; connect with the name the \
+             certificate is for (the cluster endpoint ID.dsql.REGION.on.aws, not an IP \
+             address or a custom DNS name)"
+        } else {
+            "the server's certificate does not match the host name; connect with the endpoint \
+             name the certificate is for (the RDS endpoint, not an IP address or a custom DNS \
+             name)"
+        }
     } else {
         "check that the server speaks TLS and its certificate is valid"
     };
-    format!("TLS handshake with {host} failed ({detail}): {hint}")
+    format!(
+        "TLS handshake with {host} failed ({detail}): {hint}",
+        host = context.host
+    )
 }
 
 fn refused_hint(context: &ConnectContext<'_>) -> String {
     let grant = match context.engine {
+        Engine::Dsql => return dsql_refused_hint(context),
         Engine::Postgres => format!("the database user has `GRANT rds_iam TO {}`", context.user),
         Engine::MySql => format!(
             "the database user was created `IDENTIFIED WITH AWSAuthenticationPlugin AS 'RDS'` \
@@ -207,6 +230,55 @@ fn refused_hint(context: &ConnectContext<'_>) -> String {
         signed = context.signed_host,
         region = context.region,
     )
+}
+
+/// What Aurora DSQL checks: the IAM action for the role on the cluster ARN, the role's
+/// `AWS IAM GRANT` mapping (other roles than `admin`), the signed host and region.
+fn dsql_refused_hint(context: &ConnectContext<'_>) -> String {
+    let admin = context.user == crate::dsql::ADMIN_ROLE;
+    let action = if admin {
+        "dsql:DbConnectAdmin"
+    } else {
+        "dsql:DbConnect"
+    };
+    let cluster =
+        crate::dsql::cluster_id(context.signed_host).unwrap_or_else(|| "CLUSTER_ID".to_owned());
+    let mapping = if admin {
+        String::new()
+    } else {
+        format!(
+            ", that the role is mapped to the IAM identity that signs (connected as admin: \
+             `AWS IAM GRANT {role} TO 'arn:aws:iam::ACCOUNT:role/NAME'`)",
+            role = sql_identifier(context.user)
+        )
+    };
+    format!(
+        "{host} refused the IAM token for role {user:?}; Aurora DSQL checks that the IAM \
+         policy allows `{action}` on arn:aws:dsql:{region}:ACCOUNT:cluster/{cluster}\
+         {mapping}, and that the token is signed for the cluster endpoint ({signed}) in its \
+         region ({region})",
+        host = context.host,
+        user = context.user,
+        signed = context.signed_host,
+        region = context.region,
+    )
+}
+
+/// `name` as an SQL identifier: as it is when plain, else double-quoted (escaped, so a line
+/// break in it cannot start a new log line).
+fn sql_identifier(name: &str) -> String {
+    let plain = name
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_lowercase() || b == b'_')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if plain {
+        name.to_owned()
+    } else {
+        format!("{name:?}")
+    }
 }
 
 /// The token crate's error seen through to its own cause: its message is already ours.
@@ -239,5 +311,122 @@ impl StdError for Error {
         self.source
             .as_deref()
             .map(|source| source as &(dyn StdError + 'static))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn context<'a>(engine: Engine, user: &'a str, signed_host: &'a str) -> ConnectContext<'a> {
+        ConnectContext {
+            host: signed_host,
+            user,
+            signed_host,
+            region: "us-east-1",
+            engine,
+        }
+    }
+
+    const RDS_ONLY: [&str; 4] = ["rds_iam", "rds-db", "dbuser", "AWSAuthenticationPlugin"];
+    const DSQL_ONLY: [&str; 4] = ["dsql", "DSQL", "DbConnect", "AWS IAM GRANT"];
+
+    #[test]
+    fn dsql_refusals_name_what_dsql_checks_for_admin() {
+        let host = "abcdefghijklmnopqrstuvwxyz.dsql.us-east-1.on.aws";
+        let message = refused_hint(&context(Engine::Dsql, "admin", host));
+        for expected in [
+            "role \"admin\"",
+            "`dsql:DbConnectAdmin`",
+            "arn:aws:dsql:us-east-1:ACCOUNT:cluster/abcdefghijklmnopqrstuvwxyz",
+            "signed for the cluster endpoint (abcdefghijklmnopqrstuvwxyz.dsql.us-east-1.on.aws)",
+            "region (us-east-1)",
+        ] {
+            assert!(message.contains(expected), "{expected:?} not in {message}");
+        }
+        // The admin role needs no mapping; no RDS advice.
+        assert!(!message.contains("AWS IAM GRANT"), "{message}");
+        assert!(!message.contains("DbConnect`"), "{message}");
+        for rds in RDS_ONLY {
+            assert!(!message.contains(rds), "{rds:?} in {message}");
+        }
+        assert!(!message.contains("  "), "a run of spaces: {message:?}");
+    }
+
+    #[test]
+    fn dsql_refusals_name_the_mapping_for_other_roles() {
+        let message = refused_hint(&context(Engine::Dsql, "app_reader", "dsql.test"));
+        for expected in [
+            "role \"app_reader\"",
+            "`dsql:DbConnect`",
+            // Not a DSQL endpoint name (a tunnel, the test bed): the id is a placeholder.
+            "arn:aws:dsql:us-east-1:ACCOUNT:cluster/CLUSTER_ID",
+            "`AWS IAM GRANT app_reader TO 'arn:aws:iam::ACCOUNT:role/NAME'`",
+            "(dsql.test)",
+        ] {
+            assert!(message.contains(expected), "{expected:?} not in {message}");
+        }
+        assert!(!message.contains("DbConnectAdmin"), "{message}");
+        for rds in RDS_ONLY {
+            assert!(!message.contains(rds), "{rds:?} in {message}");
+        }
+        assert!(!message.contains("  "), "a run of spaces: {message:?}");
+        // A role name that is not a plain identifier is quoted, its line breaks escaped.
+        let odd = refused_hint(&context(Engine::Dsql, "App\nFATAL", "dsql.test"));
+        assert!(
+            odd.contains(r#"AWS IAM GRANT "App\nFATAL" TO"#) && !odd.contains('\n'),
+            "{odd}"
+        );
+    }
+
+    #[test]
+    fn rds_refusals_give_no_dsql_advice() {
+        let host = "mydb.abc123.us-east-1.rds.amazonaws.com";
+        let pg = refused_hint(&context(Engine::Postgres, "app", host));
+        assert!(
+            pg.contains("GRANT rds_iam TO app") && pg.contains("rds-db:connect"),
+            "{pg}"
+        );
+        let my = refused_hint(&context(Engine::MySql, "app", host));
+        assert!(
+            my.contains("AWSAuthenticationPlugin") && my.contains("rds-db:connect"),
+            "{my}"
+        );
+        for message in [pg, my] {
+            for dsql in DSQL_ONLY {
+                assert!(!message.contains(dsql), "{dsql:?} in {message}");
+            }
+        }
+    }
+
+    #[test]
+    fn tls_hints_name_the_right_certificate_authorities() {
+        let host = "abcdefghijklmnopqrstuvwxyz.dsql.us-east-1.on.aws";
+        let dsql = tls_hint(
+            "invalid peer certificate: UnknownIssuer",
+            &context(Engine::Dsql, "admin", host),
+        );
+        assert!(
+            dsql.contains("Amazon roots") && dsql.contains("add_root_certificates_file"),
+            "{dsql}"
+        );
+        assert!(!dsql.contains("RDS"), "{dsql}");
+        let name = tls_hint(
+            "invalid peer certificate: NotValidForName",
+            &context(Engine::Dsql, "admin", host),
+        );
+        assert!(name.contains("ID.dsql.REGION.on.aws"), "{name}");
+        let rds = tls_hint(
+            "invalid peer certificate: UnknownIssuer",
+            &context(
+                Engine::Postgres,
+                "app",
+                "mydb.abc123.us-east-1.rds.amazonaws.com",
+            ),
+        );
+        assert!(rds.contains("RDS's CAs") && !rds.contains("DSQL"), "{rds}");
+        for text in [dsql, name, rds] {
+            assert!(!text.contains("  "), "a run of spaces: {text:?}");
+        }
     }
 }

@@ -21,6 +21,42 @@
 //!
 //! The same works with `MySqlPoolOptions` (the cleartext plugin is enabled for you).
 //!
+//! # Aurora DSQL
+//! The same line, with a DSQL cluster endpoint: the name says it is DSQL, so tokens are
+//! signed for service `dsql` (`DbConnectAdmin` for the `admin` role, `DbConnect` for any
+//! other), in the region of the name, and verified against the public Amazon roots.
+//!
+//! ```no_run
+//! use sqlx::postgres::PgPoolOptions;
+//! use sqlx_rds_iam::{IamAuth, IamAuthExt, TransactionRetry};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+//! let pool = PgPoolOptions::new()
+//!     .iam_auth(IamAuth::from_sdk_config(&sdk))
+//!     .connect("postgres://admin@abcdefghijklmnopqrstuvwxyz.dsql.us-east-1.on.aws/postgres")
+//!     .await?;
+//! // DSQL aborts conflicting transactions (SQLSTATE 40001): run them again.
+//! TransactionRetry::new()
+//!     .run(&pool, |tx| {
+//!         Box::pin(async move {
+//!             sqlx::query("update counters set n = n + 1 where id = 1")
+//!                 .execute(&mut **tx)
+//!                 .await?;
+//!             Ok::<_, sqlx::Error>(())
+//!         })
+//!     })
+//!     .await?;
+//! # Ok(()) }
+//! ```
+//!
+//! DSQL closes connections after 60 minutes, so a DSQL pool's `max_lifetime` is kept at
+//! 55 minutes or less (a longer one, or none, is lowered, with an info line). A bare
+//! cluster id as the host (`postgres://admin@abcdefghijklmnopqrstuvwxyz/postgres`) is the
+//! cluster's endpoint in the region set with [`IamAuth::region`] or the `SdkConfig`; for a
+//! tunnel or another name, see [`IamAuth::dsql`]. DSQL is PostgreSQL only: a MySQL pool
+//! for it is a configuration error.
+//!
 //! # What it guarantees
 //! - **Fresh tokens**: each new connection presents a token younger than
 //!   [`IamAuth::max_token_age`] (5 minutes by default), signed from credentials current at
@@ -28,8 +64,9 @@
 //!   credentials cannot be had for a while, the last token is kept while it is valid and
 //!   signing is retried with backoff.
 //! - **Verified TLS**: verify-full (PostgreSQL) / VERIFY_IDENTITY (MySQL) against the
-//!   embedded RDS CA bundles ([`RDS_CA_BUNDLE_PEM`]) plus sqlx's webpki roots; add your
-//!   own CA with [`IamAuth::add_root_certificates_pem`]. A token is never sent without
+//!   embedded RDS CA bundles ([`RDS_CA_BUNDLE_PEM`]) plus sqlx's webpki roots (DSQL: the
+//!   webpki roots only, which hold the Amazon roots); add your own CA with
+//!   [`IamAuth::add_root_certificates_pem`]. A token is never sent without
 //!   verified TLS unless you call [`IamAuth::danger_accept_insecure_transport`].
 //! - **Errors you can act on**: see [`ErrorKind`].
 //!
@@ -43,9 +80,11 @@
 
 mod config;
 mod database;
+mod dsql;
 mod error;
 mod pool;
 mod refresh;
+mod retry;
 mod tls;
 
 pub use config::IamAuth;
@@ -62,6 +101,7 @@ pub use pool::{IamAuthExt, IamPoolOptions};
 /// assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"));
 /// ```
 pub use rds_iam_certs::RDS_CA_BUNDLE_PEM;
+pub use retry::{RetryableError, TransactionFuture, TransactionRetry, is_serialization_failure};
 // For the fuzz harness only; not public API.
 #[doc(hidden)]
 pub use pool::__prepare_url;

@@ -6,6 +6,7 @@ use sqlx::pool::{Pool, PoolOptions};
 
 use crate::config::IamAuth;
 use crate::database::{IamDatabase, Options};
+use crate::dsql;
 use crate::error::{ConnectContext, Engine, Error};
 use crate::refresh;
 
@@ -123,8 +124,8 @@ impl<DB: IamDatabase> IamPoolOptions<DB> {
     /// ```
     pub async fn connect_with(self, options: Options<DB>) -> Result<Pool<DB>, Error> {
         let prepared = Prepared::<DB>::new(&self.auth, options).await?;
-        let pool = self
-            .pool_options
+        let pool = prepared
+            .pool_options(self.pool_options)
             .connect_with(prepared.options)
             .await
             .map_err(|err| {
@@ -135,11 +136,7 @@ impl<DB: IamDatabase> IamPoolOptions<DB> {
                         user: &prepared.user,
                         signed_host: prepared.signer.hostname(),
                         region: prepared.signer.region(),
-                        engine: if DB::IS_MYSQL {
-                            Engine::MySql
-                        } else {
-                            Engine::Postgres
-                        },
+                        engine: prepared.engine,
                     },
                 )
             })?;
@@ -195,7 +192,9 @@ impl<DB: IamDatabase> IamPoolOptions<DB> {
     /// ```
     pub async fn connect_lazy_with(self, options: Options<DB>) -> Result<Pool<DB>, Error> {
         let prepared = Prepared::<DB>::new(&self.auth, options).await?;
-        let pool = self.pool_options.connect_lazy_with(prepared.options);
+        let pool = prepared
+            .pool_options(self.pool_options)
+            .connect_lazy_with(prepared.options);
         refresh::spawn(
             pool.clone(),
             prepared.signer,
@@ -222,18 +221,34 @@ struct Prepared<DB: IamDatabase> {
     user: String,
     signer: rds_iam_token::AuthTokenSigner,
     token: rds_iam_token::AuthToken,
+    engine: Engine,
 }
 
 impl<DB: IamDatabase> Prepared<DB> {
     async fn new(auth: &IamAuth, options: Options<DB>) -> Result<Self, Error> {
         let (host, port, user) = DB::endpoint(&options).map_err(Error::insecure)?;
+        // A bare DSQL cluster id, as AWS's connectors take it: the endpoint in the region.
+        let (options, host) = if dsql::is_cluster_id(&host) && auth.signing_host.is_none() {
+            let endpoint = dsql::expand_cluster_id(&host, auth.configured_region())?;
+            (DB::with_host(options, &endpoint), endpoint)
+        } else {
+            (options, host)
+        };
+        let engine = match (
+            auth.is_dsql(auth.signing_host.as_deref().unwrap_or(&host)),
+            DB::IS_MYSQL,
+        ) {
+            (true, true) => return Err(dsql::mysql_refused(&host)),
+            (true, false) => Engine::Dsql,
+            (false, true) => Engine::MySql,
+            (false, false) => Engine::Postgres,
+        };
         let signer = auth.signer(&host, port, &user)?;
-        let options = DB::secure(
-            options,
-            auth.tls.roots_pem(signer.region()),
-            auth.tls.insecure,
-        )
-        .map_err(Error::insecure)?;
+        let roots = match engine {
+            Engine::Dsql => auth.tls.dsql_roots_pem(),
+            Engine::Postgres | Engine::MySql => auth.tls.roots_pem(signer.region()),
+        };
+        let options = DB::secure(options, roots, auth.tls.insecure).map_err(Error::insecure)?;
         if auth.tls.insecure {
             tracing::warn!(
                 host = %host,
@@ -250,7 +265,16 @@ impl<DB: IamDatabase> Prepared<DB> {
             user,
             signer,
             token,
+            engine,
         })
+    }
+
+    /// The user's pool options, with what the endpoint needs: DSQL's connection lifetime.
+    fn pool_options(&self, options: PoolOptions<DB>) -> PoolOptions<DB> {
+        match self.engine {
+            Engine::Dsql => dsql::cap_max_lifetime(options, &self.host),
+            Engine::Postgres | Engine::MySql => options,
+        }
     }
 }
 

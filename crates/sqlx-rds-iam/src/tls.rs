@@ -41,6 +41,16 @@ impl TlsPolicy {
     }
 }
 
+impl TlsPolicy {
+    /// The PEM text of the roots to add for an Aurora DSQL endpoint: only the user's.
+    ///
+    /// DSQL's certificates chain to the public Amazon Root CAs, which are in sqlx's webpki
+    /// roots; the RDS bundle signs none of them, so it is not trusted for DSQL.
+    pub(crate) fn dsql_roots_pem(&self) -> Vec<u8> {
+        self.extra_roots_pem.clone()
+    }
+}
+
 /// The certificates of the embedded bundle whose subject is `Amazon RDS <region> Root CA ...`,
 /// as PEM text; the whole bundle if there are none.
 fn region_roots_pem(region: &str) -> String {
@@ -99,6 +109,16 @@ mod tests {
     #[test]
     fn a_region_the_bundle_does_not_name_gets_every_root() {
         assert_eq!(count(&region_roots_pem("cn-north-1")), 114);
+    }
+
+    #[test]
+    fn dsql_trusts_only_the_users_roots_on_top_of_webpki() {
+        let mut policy = TlsPolicy::default();
+        assert!(policy.dsql_roots_pem().is_empty());
+        policy.add_roots_pem(b"-----BEGIN CERTIFICATE-----\nextra\n-----END CERTIFICATE-----\n");
+        let pem = String::from_utf8(policy.dsql_roots_pem()).unwrap();
+        assert_eq!(count(&pem), 1);
+        assert!(pem.contains("extra"));
     }
 
     #[test]
