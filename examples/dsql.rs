@@ -47,7 +47,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     // `admin`, DbConnect for other roles), its region, verify-full TLS and a
     // max_lifetime under DSQL's 60-minute limit.
     let pool = PgPoolOptions::new()
-        .max_connections(u32::try_from(TASKS)?)
+        .max_connections(TASKS)
         .iam_auth(iam_auth_from_env().await?)
         .connect(&url)
         .await?;
