@@ -1,4 +1,4 @@
-//! IAM database authentication for sqlx pools on Amazon RDS and Aurora.
+//! IAM database authentication for sqlx pools on Amazon RDS, Aurora and Aurora DSQL.
 //!
 //! One call on the pool options you already have, and every physical connection
 //! authenticates with a fresh IAM auth token over verified TLS, for as long as the
