@@ -13,8 +13,9 @@
 //! `RDS_IAM_SIGNING_HOST` (the cluster endpoint to sign for when connecting through a
 //! tunnel).
 //!
-//! The role needs `CREATE` on schema `public` (the example makes a table
-//! `examples_dsql_counters` and uses one row of it, which it deletes at the end).
+//! The role needs `CREATE` on schema `public`, or the use of the table the example makes
+//! (`examples_dsql_counters`; it adds one row and deletes it at the end): run it as
+//! `admin` first.
 //!
 //! To copy this file into your project, it needs (`Cargo.toml`):
 //!

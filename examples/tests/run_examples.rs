@@ -4,11 +4,12 @@
 //! `cargo test` / `cargo nextest run` build this package's examples before running its
 //! tests; each test starts one from `target/<profile>/examples/`.
 //!
-//! Where each example runs: `postgres`, `mysql`, `migrate` (both engines, twice),
+//! Where each example runs: `postgres`, `mysql`, `dsql` (against the bed's DSQL
+//! look-alike), `migrate` (both engines, twice),
 //! `sea_orm`, `axum_service` (probes, with the database up and down; SIGTERM),
 //! `lambda` (against a local Lambda Runtime API, with the keys in the environment and,
 //! falling back, from a profile file) and `cold_start` (every mode once) here;
-//! `scripts/demo` runs `postgres`, `mysql`, `migrate` and `sea_orm` too.
+//! `scripts/demo` runs `postgres`, `mysql`, `migrate`, `sea_orm` and `dsql` too.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -162,6 +163,54 @@ fn postgres_and_mysql_connect_with_iam_over_tls() {
         "{out}"
     );
     assert!(out.contains("select 6 * 7 = 42"), "{out}");
+}
+
+/// `RDS_TESTBED_DSQL_ENDPOINT` and `RDS_TESTBED_DSQL_PORT` from the bed's env file: the
+/// Aurora DSQL look-alike (`tests/rds-emulator/setup` makes it).
+fn dsql_endpoint(bed: &Testbed) -> (String, String) {
+    let text = std::fs::read_to_string(&bed.env_file).expect("the bed's env file");
+    let get = |key: &str| {
+        text.lines()
+            .filter_map(|line| line.trim().split_once('='))
+            .find(|(k, _)| k.trim() == key)
+            .map(|(_, v)| v.trim().to_owned())
+            .unwrap_or_else(|| {
+                panic!(
+                    "{}: {key} is missing; the DSQL look-alike comes with \
+                     `sudo tests/rds-emulator/setup`",
+                    bed.env_file.display()
+                )
+            })
+    };
+    (
+        get("RDS_TESTBED_DSQL_ENDPOINT"),
+        get("RDS_TESTBED_DSQL_PORT"),
+    )
+}
+
+#[test]
+fn dsql_connects_with_the_endpoint_name_and_retries_transactions() {
+    let bed = Testbed::load();
+    let home = Scratch::new();
+    let (endpoint, port) = dsql_endpoint(&bed);
+    // No region in the environment: the endpoint name carries it.
+    let out = run(
+        &bed,
+        command(&bed, "dsql", &bed.temp_key, &home)
+            .env_remove("AWS_REGION")
+            .env(
+                "DATABASE_URL",
+                format!("postgres://admin@{endpoint}:{port}/postgres"),
+            ),
+    );
+    assert!(
+        out.contains("connected to Aurora DSQL as admin, with an IAM token"),
+        "{out}"
+    );
+    assert!(
+        out.contains("8 concurrent increments: counter = 8, in "),
+        "{out}"
+    );
 }
 
 #[test]
