@@ -289,12 +289,14 @@ impl IamAuth {
         self
     }
 
-    /// A token signer for `host:port` and `user`, with these settings.
+    /// A token signer for `host:port` and `user`, with these settings: an Aurora DSQL
+    /// signer when `dsql` (see [`IamAuth::is_dsql`]).
     pub(crate) fn signer(
         &self,
         host: &str,
         port: u16,
         user: &str,
+        dsql: bool,
     ) -> Result<AuthTokenSigner, Error> {
         if self.max_token_age < MIN_TOKEN_AGE || self.max_token_age >= TOKEN_LIFETIME {
             return Err(Error::config(format!(
@@ -305,7 +307,7 @@ impl IamAuth {
         }
         let host = self.signing_host.as_deref().unwrap_or(host);
         let port = self.signing_port.unwrap_or(port);
-        let mut builder: SignerBuilder = if self.is_dsql(host) {
+        let mut builder: SignerBuilder = if dsql {
             dsql::signer_builder(host, user, TOKEN_LIFETIME)
         } else {
             AuthTokenSigner::rds(host, port, user)
@@ -325,9 +327,10 @@ impl IamAuth {
         builder.build().map_err(Error::signer)
     }
 
-    /// Whether tokens for `signing_host` are DSQL tokens.
-    pub(crate) fn is_dsql(&self, signing_host: &str) -> bool {
-        self.dsql || dsql::is_endpoint(signing_host)
+    /// Whether the endpoint reached at `host` is Aurora DSQL: told so, or the name tokens
+    /// are signed for (the signing host, else `host`) is a DSQL endpoint name.
+    pub(crate) fn is_dsql(&self, host: &str) -> bool {
+        self.dsql || dsql::is_endpoint(self.signing_host.as_deref().unwrap_or(host))
     }
 
     /// The region set here or, failing that, in the `SdkConfig`.

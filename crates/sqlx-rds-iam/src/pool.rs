@@ -230,20 +230,22 @@ impl<DB: IamDatabase> Prepared<DB> {
         // A bare DSQL cluster id, as AWS's connectors take it: the endpoint in the region.
         let (options, host) = if dsql::is_cluster_id(&host) && auth.signing_host.is_none() {
             let endpoint = dsql::expand_cluster_id(&host, auth.configured_region())?;
+            tracing::debug!(
+                cluster_id = %host,
+                endpoint = %endpoint,
+                "the host is a bare Aurora DSQL cluster id: connecting to its endpoint"
+            );
             (DB::with_host(options, &endpoint), endpoint)
         } else {
             (options, host)
         };
-        let engine = match (
-            auth.is_dsql(auth.signing_host.as_deref().unwrap_or(&host)),
-            DB::IS_MYSQL,
-        ) {
+        let engine = match (auth.is_dsql(&host), DB::IS_MYSQL) {
             (true, true) => return Err(dsql::mysql_refused(&host)),
             (true, false) => Engine::Dsql,
             (false, true) => Engine::MySql,
             (false, false) => Engine::Postgres,
         };
-        let signer = auth.signer(&host, port, &user)?;
+        let signer = auth.signer(&host, port, &user, engine == Engine::Dsql)?;
         let roots = match engine {
             Engine::Dsql => auth.tls.dsql_roots_pem(),
             Engine::Postgres | Engine::MySql => auth.tls.roots_pem(signer.region()),

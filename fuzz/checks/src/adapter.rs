@@ -31,8 +31,8 @@ thread_local! {
 /// token, never the URL's password, as password.
 ///
 /// The credentials come through an `SdkConfig` whose region (eu-west-1) is the fallback:
-/// RDS endpoint names still sign for their own region, and any other host signs too, so
-/// one run covers both. (Each prepared pool picks its region's CA roots out of the
+/// RDS and DSQL endpoint names still sign for their own region, and any other host signs
+/// too (a bare DSQL cluster id as the DSQL endpoint in eu-west-1), so one run covers all. (Each prepared pool picks its region's CA roots out of the
 /// 114-certificate bundle, which libFuzzer's comparison hooks make slow: runs are kept
 /// to one per URL.)
 pub fn adapter_url(data: &[u8]) {
@@ -106,11 +106,22 @@ fn check_mysql(auth: &IamAuth, url: &str) {
 }
 
 fn check_prepared(url: &str, (host, port, user): (&str, u16, &str), debug: &str, token: &str) {
-    let signed_for = format!(
-        "{}:{port}/?Action=connect&DBUser={}&",
-        host.to_ascii_lowercase(),
-        sigv4_encode(user)
-    );
+    let host = host.to_ascii_lowercase();
+    // Aurora DSQL (a DSQL endpoint name, or a bare cluster id made one): no port, no
+    // user, DbConnectAdmin for the admin role only.
+    let signed_for = if is_dsql_endpoint(&host) {
+        let action = if user == "admin" {
+            "DbConnectAdmin"
+        } else {
+            "DbConnect"
+        };
+        format!("{host}/?Action={action}&")
+    } else {
+        format!(
+            "{host}:{port}/?Action=connect&DBUser={}&",
+            sigv4_encode(user)
+        )
+    };
     assert!(
         token.starts_with(&signed_for),
         "{url:?}: connects to {host}:{port} as {user:?}, but the token is for {token}"
@@ -123,6 +134,20 @@ fn check_prepared(url: &str, (host, port, user): (&str, u16, &str), debug: &str,
         !debug.contains(&format!("password: Some(\"{PASSWORD_MARKER}")),
         "{url:?}: the URL's password survived"
     );
+}
+
+/// `ID.dsql.REGION.on.aws` or `ID.dsql-fips.REGION.on.aws` (lowercase, as prepared
+/// options hold it after the check above lowercases it).
+fn is_dsql_endpoint(host: &str) -> bool {
+    let host = host.strip_suffix('.').unwrap_or(host);
+    let Some(prefix) = host.strip_suffix(".on.aws") else {
+        return false;
+    };
+    let labels: Vec<&str> = prefix.split('.').collect();
+    labels.len() == 3
+        && ["dsql", "dsql-fips"].contains(&labels[1])
+        && !labels[0].is_empty()
+        && !labels[2].is_empty()
 }
 
 fn check_error(err: &sqlx_rds_iam::Error, url: &str) {
