@@ -13,6 +13,8 @@ use sqlx_rds_iam::{
     IamAuth, IamAuthExt, RetryableError, TransactionRetry, is_serialization_failure,
 };
 use tokio::sync::{Barrier, mpsc, oneshot};
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::util::SubscriberInitExt;
 
 const SERIALIZABLE: &str = "BEGIN ISOLATION LEVEL SERIALIZABLE";
 
@@ -99,6 +101,26 @@ fn sql(text: String) -> sqlx::AssertSqlSafe<String> {
     sqlx::AssertSqlSafe(text)
 }
 
+/// Collects everything a tracing subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
 /// How often a task's body ran, and how often it came back `Ok`.
 #[derive(Default)]
 struct Counts {
@@ -121,6 +143,14 @@ impl Counts {
 /// that transaction again, and both increments land.
 #[tokio::test]
 async fn a_conflict_in_a_statement_is_retried_and_both_succeed() {
+    // One runtime thread: the spawned transactions log to this subscriber.
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let _guard = tracing_subscriber::fmt()
+        .with_max_level(LevelFilter::INFO)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .set_default();
     let bed = Testbed::load();
     let pool = pool(&bed).await;
     let table = Table::new(&pool, "statement", 1).await;
@@ -165,6 +195,20 @@ async fn a_conflict_in_a_statement_is_retried_and_both_succeed() {
         counts.finished(),
         2,
         "the retried attempt failed inside the body (at the UPDATE)"
+    );
+    let logs = logs.text();
+    let retries: Vec<&str> = logs
+        .lines()
+        .filter(|line| line.contains("running the transaction again"))
+        .collect();
+    assert_eq!(retries.len(), 1, "one event per retry: {logs}");
+    assert!(
+        retries[0].contains(" INFO ")
+            && retries[0].contains("attempt=1")
+            && retries[0].contains("max_attempts=5")
+            && retries[0].contains("could not serialize access"),
+        "{}",
+        retries[0]
     );
     table.drop_table().await;
     pool.close().await;
