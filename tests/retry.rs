@@ -1,14 +1,15 @@
 //! `TransactionRetry` against real serialization failures (SQLSTATE 40001) on the test
-//! bed's PostgreSQL: SERIALIZABLE transactions that really conflict, ordered with barriers
-//! and channels, through an IAM pool.
+//! bed's PostgreSQL (SERIALIZABLE transactions that really conflict) and MariaDB (a
+//! deadlock), ordered with barriers and channels, through IAM pools.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use aws_credential_types::Credentials;
 use integration_tests::{Engine, Testbed};
+use sqlx::mysql::MySqlPoolOptions;
 use sqlx::postgres::PgPoolOptions;
-use sqlx::{PgPool, Row};
+use sqlx::{MySqlPool, PgPool, Row};
 use sqlx_rds_iam::{
     IamAuth, IamAuthExt, RetryableError, TransactionRetry, is_serialization_failure,
 };
@@ -18,20 +19,24 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 const SERIALIZABLE: &str = "BEGIN ISOLATION LEVEL SERIALIZABLE";
 
-/// An IAM pool on the bed's PostgreSQL, as `iam_user`.
-async fn pool(bed: &Testbed) -> PgPool {
+/// IAM settings for the bed's servers.
+fn auth(bed: &Testbed) -> IamAuth {
     let key = &bed.access_key;
-    let auth = IamAuth::from_credentials_provider(Credentials::from_keys(
+    IamAuth::from_credentials_provider(Credentials::from_keys(
         key.access_key_id.clone(),
         key.secret_access_key.clone(),
         None,
     ))
     .region(bed.region.clone())
     .add_root_certificates_file(&bed.ca_file)
-    .expect("test CA");
+    .expect("test CA")
+}
+
+/// An IAM pool on the bed's PostgreSQL, as `iam_user`.
+async fn pool(bed: &Testbed) -> PgPool {
     PgPoolOptions::new()
         .max_connections(4)
-        .iam_auth(auth)
+        .iam_auth(auth(bed))
         .connect(&format!(
             "postgres://{}@{}:{}/{}",
             bed.iam_user,
@@ -444,5 +449,78 @@ async fn the_callers_own_error_is_returned_at_once() {
     assert_eq!(runs.load(Ordering::SeqCst), 1);
     assert_eq!(table.values().await, [0], "the transaction was rolled back");
     table.drop_table().await;
+    pool.close().await;
+}
+
+/// Not tied to PostgreSQL: on MariaDB, two transactions that lock two rows in opposite
+/// orders deadlock; InnoDB rolls one back with 1213 / SQLSTATE 40001, and the helper runs
+/// it again.
+#[tokio::test]
+async fn a_mysql_deadlock_is_retried_and_both_succeed() {
+    let bed = Testbed::load();
+    let pool: MySqlPool = MySqlPoolOptions::new()
+        .max_connections(4)
+        .iam_auth(auth(&bed))
+        .connect(&format!(
+            "mysql://{}@{}:{}/{}",
+            bed.iam_user,
+            bed.host(Engine::MySql),
+            bed.port(Engine::MySql),
+            bed.database
+        ))
+        .await
+        .expect("IAM pool connects");
+    let table = format!("retry_deadlock_{}", std::process::id());
+    for statement in [
+        format!("drop table if exists {table}"),
+        format!("create table {table} (id int primary key, n int not null) engine = InnoDB"),
+        format!("insert into {table} values (1, 0), (2, 0)"),
+    ] {
+        sqlx::query(sql(statement)).execute(&pool).await.unwrap();
+    }
+    let locked = Arc::new(Barrier::new(2));
+    let counts = Arc::new(Counts::default());
+
+    // Each locks its first row, waits until the other has too, then takes the other row.
+    let cross = |pool: MySqlPool, first_row: i32| {
+        let (locked, counts, table) = (locked.clone(), counts.clone(), table.clone());
+        tokio::spawn(async move {
+            TransactionRetry::new()
+                .run(&pool, |tx| {
+                    let (locked, counts, table) = (locked.clone(), counts.clone(), table.clone());
+                    let first = counts.runs.fetch_add(1, Ordering::SeqCst) < 2;
+                    Box::pin(async move {
+                        for (step, row) in [first_row, 3 - first_row].into_iter().enumerate() {
+                            sqlx::query(sql(format!("update {table} set n = n + 1 where id = ?")))
+                                .bind(row)
+                                .execute(&mut **tx)
+                                .await?;
+                            if step == 0 && first {
+                                locked.wait().await;
+                            }
+                        }
+                        counts.finished.fetch_add(1, Ordering::SeqCst);
+                        Ok::<_, sqlx::Error>(())
+                    })
+                })
+                .await
+        })
+    };
+    let a = cross(pool.clone(), 1);
+    let b = cross(pool.clone(), 2);
+    a.await.unwrap().unwrap();
+    b.await.unwrap().unwrap();
+
+    let values: Vec<i32> = sqlx::query_scalar(sql(format!("select n from {table} order by id")))
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(values, [2, 2], "both transactions landed once");
+    assert_eq!(counts.runs(), 3, "the deadlock victim ran twice");
+    assert_eq!(counts.finished(), 2);
+    sqlx::query(sql(format!("drop table {table}")))
+        .execute(&pool)
+        .await
+        .unwrap();
     pool.close().await;
 }
