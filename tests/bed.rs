@@ -103,6 +103,88 @@ fn accepts_botocore_token_over_verified_tls() {
     }
 }
 
+/// Every AWS-style name of a server, and `localhost`, gets in with verify-full against
+/// that name, with a botocore token signed for it in its region (GovCloud and China
+/// names included).
+#[test]
+fn every_endpoint_name_is_accepted_over_verify_full() {
+    let bed = Testbed::load();
+    for engine in Engine::ALL {
+        let names = bed.endpoints(engine).all();
+        for host in names.into_iter().chain([bed.host(engine)]) {
+            let token = bed
+                .token_request(engine, &bed.iam_user)
+                .for_host(&bed, host)
+                .mint();
+            let log = VerifierLog::open(&bed);
+            let mark = log.mark();
+            let out = bed
+                .client(engine, &bed.iam_user, &token)
+                .host(host)
+                .run(whoami_sql(engine));
+            assert!(out.success, "{engine:?} {host}: {out:?}");
+            let entry = log
+                .wait_for_login(mark, &bed.iam_user, &token, Duration::from_secs(5))
+                .expect("verifier entry");
+            assert!(entry.verdict && entry.reason == "ok", "{host}: {entry:?}");
+        }
+    }
+}
+
+/// A token is good for the names of the server it was signed for, and no other: a name
+/// of the other server (same port), a name nobody serves, a custom DNS name, and the
+/// right name spelled with capitals in the token text (botocore keeps the caller's
+/// spelling; the bed wants the lowercase name RDS serves) are refused for the host.
+#[test]
+fn refuses_tokens_for_names_of_another_server_or_unknown_names() {
+    let bed = Testbed::load();
+    for engine in Engine::ALL {
+        let other = match engine {
+            Engine::Postgres => Engine::MySql,
+            Engine::MySql => Engine::Postgres,
+        };
+        let unknown = bed
+            .endpoint(engine)
+            .replacen("rdsiam-", "rdsiam-unknown-", 1);
+        let capitalised = bed.endpoint(engine).to_ascii_uppercase();
+        for host in [
+            bed.endpoint(other),
+            &bed.endpoints(other).govcloud,
+            &unknown,
+            "db.example.com",
+            &capitalised,
+        ] {
+            let token = bed
+                .token_request(engine, &bed.iam_user)
+                .for_host(&bed, host)
+                .mint();
+            assert!(token.starts_with(&format!("{host}:{}/?", bed.port(engine))));
+            expect_refusal(&bed, engine, &bed.iam_user, &token, "host");
+        }
+    }
+}
+
+/// The region must be that of the signed name: us-east-1 for the GovCloud or China
+/// name, or us-gov-west-1 for the us-east-1 name, is refused.
+#[test]
+fn refuses_tokens_signed_for_another_region_than_the_names() {
+    let bed = Testbed::load();
+    for engine in Engine::ALL {
+        let names = bed.endpoints(engine);
+        for (host, region) in [
+            (&names.govcloud, &bed.region),
+            (&names.china, &bed.region),
+            (&names.instance, &bed.govcloud_region),
+        ] {
+            let mut request = bed
+                .token_request(engine, &bed.iam_user)
+                .for_host(&bed, host);
+            request.region = region.clone();
+            expect_refusal(&bed, engine, &bed.iam_user, &request.mint(), "region");
+        }
+    }
+}
+
 #[test]
 fn iam_users_can_use_the_test_database() {
     let bed = Testbed::load();
@@ -430,8 +512,8 @@ fn verifier_matches_aws_reference_signature() {
     fs::write(
         &config,
         format!(
-            r#"{{"region": "us-east-1",
-                "services": {{"ref": {{"host": "prod-instance.us-east-1.rds.amazonaws.com:3306"}}}},
+            r#"{{"services": {{"ref": {{"hosts":
+                    {{"prod-instance.us-east-1.rds.amazonaws.com:3306": "us-east-1"}}}}}},
                 "key_files": ["{}"], "key_dirs": [], "log_file": "/dev/null"}}"#,
             keys.display()
         ),
@@ -584,8 +666,48 @@ fn verifier_daemon_and_its_fallback_decide_alike() {
 
 #[test]
 fn env_file_describes_the_bed() {
+    use std::net::ToSocketAddrs;
     let bed = Testbed::load();
     assert_eq!(bed.region, "us-east-1");
+    assert_eq!(bed.govcloud_region, "us-gov-west-1");
+    assert_eq!(bed.china_region, "cn-north-1");
+    let mut names = Vec::new();
+    for engine in Engine::ALL {
+        let endpoints = bed.endpoints(engine);
+        assert_eq!(bed.endpoint(engine), endpoints.instance);
+        assert!(endpoints.cluster.contains(".cluster-"), "{endpoints:?}");
+        assert!(endpoints.reader.contains(".cluster-ro-"), "{endpoints:?}");
+        assert!(endpoints.proxy.contains(".proxy-"), "{endpoints:?}");
+        assert!(
+            endpoints
+                .govcloud
+                .contains(".us-gov-west-1.rds.amazonaws.com"),
+            "{endpoints:?}"
+        );
+        assert!(
+            endpoints
+                .china
+                .ends_with(".cn-north-1.rds.amazonaws.com.cn"),
+            "{endpoints:?}"
+        );
+        names.extend(endpoints.all());
+    }
+    for name in &names {
+        assert_eq!(name.to_ascii_lowercase(), *name);
+        // (An exported bed's names resolve only where `setup --hosts-only` ran.)
+        let addrs: Vec<_> = (*name, 1)
+            .to_socket_addrs()
+            .unwrap_or_else(|e| panic!("{name} does not resolve ({e}): run setup"))
+            .collect();
+        assert!(
+            addrs.iter().all(|a| a.ip().is_loopback()),
+            "{name}: {addrs:?}"
+        );
+    }
+    let mut unique = names.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), names.len(), "{names:?}");
     assert!(bed.ca_file.is_file(), "{}", bed.ca_file.display());
     assert!(bed.verifier_log.is_file(), "{}", bed.verifier_log.display());
     assert!(bed.keys_dir.is_dir(), "{}", bed.keys_dir.display());

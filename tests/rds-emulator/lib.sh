@@ -23,6 +23,49 @@ BLOCK_END="# END rds-emulator"
 IAM_USERS=(iam_user iam_other iam_short)
 CONTROL_USER=control_user
 DATABASE=rdsiam
+HOSTS_FILE=/etc/hosts
+
+# RDS-style endpoint names of each server, all resolving to 127.0.0.1 (a marked block
+# in /etc/hosts) and all in the server certificate. The verifier accepts a token signed
+# for any name of the server it guards (as an Aurora instance accepts its instance,
+# cluster, reader and proxy endpoints), with the region of that name.
+ENDPOINT_ID=c0ffee123456
+PG_ENDPOINT_NAME=rdsiam-pg
+MYSQL_ENDPOINT_NAME=rdsiam-mysql
+GOVCLOUD_REGION=us-gov-west-1
+CHINA_REGION=cn-north-1
+
+# rds_endpoints NAME: "KIND HOST REGION" lines, KIND as in the env file's
+# RDS_TESTBED_<ENGINE>_<KIND>ENDPOINT keys (INSTANCE has no KIND_ there).
+rds_endpoints() {
+    local n=$1 id=$ENDPOINT_ID
+    echo "INSTANCE $n.$id.us-east-1.rds.amazonaws.com us-east-1"
+    echo "CLUSTER $n.cluster-$id.us-east-1.rds.amazonaws.com us-east-1"
+    echo "READER $n.cluster-ro-$id.us-east-1.rds.amazonaws.com us-east-1"
+    echo "PROXY $n-proxy.proxy-$id.us-east-1.rds.amazonaws.com us-east-1"
+    echo "GOVCLOUD $n.$id.$GOVCLOUD_REGION.rds.amazonaws.com $GOVCLOUD_REGION"
+    echo "CHINA $n.$id.$CHINA_REGION.rds.amazonaws.com.cn $CHINA_REGION"
+}
+
+# endpoint_hosts NAME: the host names alone.
+endpoint_hosts() { rds_endpoints "$1" | cut -d' ' -f2; }
+
+# all_endpoint_hosts: every endpoint name of the bed, one a line.
+all_endpoint_hosts() {
+    endpoint_hosts "$PG_ENDPOINT_NAME"
+    endpoint_hosts "$MYSQL_ENDPOINT_NAME"
+}
+
+# hosts_block: the /etc/hosts block, every endpoint name of the bed on 127.0.0.1.
+hosts_block() {
+    local h
+    echo "$BLOCK_BEGIN"
+    echo "# AWS-style names of the local test servers (tests/rds-emulator/README.md)."
+    for h in $(all_endpoint_hosts); do
+        printf '127.0.0.1 %s\n' "$h"
+    done
+    echo "$BLOCK_END"
+}
 
 # put_file is often the last command of a pipeline: run that in this shell so
 # CHANGES and LAST_CHANGED survive it.
@@ -72,6 +115,22 @@ put_file() {
     chmod "$mode" "$tmp"
     chown "$owner:$group" "$tmp"
     mv -f "$tmp" "$dest"
+    changed "wrote $dest"
+}
+
+# put_file_in_place DEST (content on stdin): like put_file for a file that must keep
+# its inode (/etc/hosts is a bind mount in containers: it cannot be replaced by mv).
+put_file_in_place() {
+    local dest=$1 new
+    LAST_CHANGED=0
+    new=$(mktemp)
+    cat >"$new"
+    if [ -f "$dest" ] && cmp -s "$new" "$dest"; then
+        rm -f "$new"
+        return 0
+    fi
+    cat "$new" >"$dest"
+    rm -f "$new"
     changed "wrote $dest"
 }
 

@@ -229,7 +229,10 @@ def verify(token, user, service, config, now, info):
     services = config.get("services", {})
     if service not in services:
         raise Refuse("service_unknown")
-    expected_host = services[service]["host"]
+    # "HOST:PORT" (lowercase) -> the region a token for it must be signed for: every
+    # name that routes to this server, as an Aurora instance accepts its instance,
+    # cluster, reader and proxy endpoints, and nothing else.
+    host_regions = services[service]["hosts"]
 
     host, params = parse_token(token)
     signature = params["X-Amz-Signature"]
@@ -241,7 +244,7 @@ def verify(token, user, service, config, now, info):
     key_id, scope_date, region, scope_service, terminator = credential
     info["key_id"] = key_id
 
-    if host != expected_host:
+    if host not in host_regions:
         raise Refuse("host")
     if params["Action"] != "connect":
         raise Refuse("action")
@@ -251,7 +254,7 @@ def verify(token, user, service, config, now, info):
         raise Refuse("algorithm")
     if params["X-Amz-SignedHeaders"] != "host":
         raise Refuse("signed_headers")
-    if region != config.get("region", "us-east-1"):
+    if region != host_regions[host]:
         raise Refuse("region")
     if scope_service != SIGNING_SERVICE or terminator != "aws4_request":
         raise Refuse("service")

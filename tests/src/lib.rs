@@ -74,21 +74,72 @@ pub struct AwsKey {
     pub session_token: Option<String>,
 }
 
+/// The AWS-style names of one server of the test bed, all resolving to 127.0.0.1 and
+/// all in its certificate. The verifier accepts a token signed for any of them (with
+/// that name's region), as an Aurora instance accepts its instance, cluster, reader and
+/// proxy endpoints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    /// Instance endpoint, `NAME.ID.us-east-1.rds.amazonaws.com`.
+    pub instance: String,
+    /// Cluster (writer) endpoint, `NAME.cluster-ID.us-east-1.rds.amazonaws.com`.
+    pub cluster: String,
+    /// Reader endpoint, `NAME.cluster-ro-ID.us-east-1.rds.amazonaws.com`.
+    pub reader: String,
+    /// RDS Proxy-style endpoint, `NAME-proxy.proxy-ID.us-east-1.rds.amazonaws.com`.
+    pub proxy: String,
+    /// A GovCloud name, `NAME.ID.us-gov-west-1.rds.amazonaws.com`
+    /// (region [`Testbed::govcloud_region`]).
+    pub govcloud: String,
+    /// A China-partition name, `NAME.ID.cn-north-1.rds.amazonaws.com.cn`
+    /// (region [`Testbed::china_region`]).
+    pub china: String,
+}
+
+impl Endpoints {
+    /// Every name: instance, cluster, reader, proxy, GovCloud, China.
+    pub fn all(&self) -> [&str; 6] {
+        [
+            &self.instance,
+            &self.cluster,
+            &self.reader,
+            &self.proxy,
+            &self.govcloud,
+            &self.china,
+        ]
+    }
+}
+
 /// Everything tests need to know about the test bed, read from its env file.
 #[derive(Debug, Clone)]
 pub struct Testbed {
     /// The env file this was read from.
     pub env_file: PathBuf,
-    /// The only region the verifier accepts (`us-east-1`).
+    /// The region of `localhost` and of the us-east-1 endpoint names (`us-east-1`).
     pub region: String,
-    /// Host name of the PostgreSQL server (`localhost`, which tokens must be signed for).
+    /// `localhost`: tokens for it must be signed for [`Testbed::region`], given
+    /// explicitly (the name names no region). Most tests use [`Testbed::pg_endpoint`].
     pub pg_host: String,
     /// Port of the PostgreSQL server (tokens must be signed for this port).
     pub pg_port: u16,
-    /// Host name of the MariaDB server.
+    /// `localhost`, for MariaDB (see [`Testbed::pg_host`]).
     pub mysql_host: String,
     /// Port of the MariaDB server.
     pub mysql_port: u16,
+    /// The PostgreSQL server's instance endpoint name
+    /// (`rdsiam-pg.c0ffee123456.us-east-1.rds.amazonaws.com`).
+    pub pg_endpoint: String,
+    /// The MariaDB server's instance endpoint name
+    /// (`rdsiam-mysql.c0ffee123456.us-east-1.rds.amazonaws.com`).
+    pub mysql_endpoint: String,
+    /// Every name of the PostgreSQL server.
+    pub pg_endpoints: Endpoints,
+    /// Every name of the MariaDB server.
+    pub mysql_endpoints: Endpoints,
+    /// The region of the GovCloud names (`us-gov-west-1`).
+    pub govcloud_region: String,
+    /// The region of the China names (`cn-north-1`).
+    pub china_region: String,
     /// The database (PostgreSQL) / schema (MariaDB) the test users may use.
     pub database: String,
     /// The test CA that signed both servers' certificates (for `localhost`, `127.0.0.1`).
@@ -182,6 +233,19 @@ impl Testbed {
                 },
             })
         };
+        let endpoints = |engine: &str| -> Result<Endpoints, String> {
+            let name = |kind: &str| get(&format!("RDS_TESTBED_{engine}_{kind}ENDPOINT"));
+            Ok(Endpoints {
+                instance: name("")?,
+                cluster: name("CLUSTER_")?,
+                reader: name("READER_")?,
+                proxy: name("PROXY_")?,
+                govcloud: name("GOVCLOUD_")?,
+                china: name("CHINA_")?,
+            })
+        };
+        let pg_endpoints = endpoints("PG")?;
+        let mysql_endpoints = endpoints("MYSQL")?;
         Ok(Testbed {
             env_file: path.to_path_buf(),
             region: get("RDS_TESTBED_REGION")?,
@@ -189,6 +253,12 @@ impl Testbed {
             pg_port: port("RDS_TESTBED_PG_PORT")?,
             mysql_host: get("RDS_TESTBED_MYSQL_HOST")?,
             mysql_port: port("RDS_TESTBED_MYSQL_PORT")?,
+            pg_endpoint: pg_endpoints.instance.clone(),
+            mysql_endpoint: mysql_endpoints.instance.clone(),
+            pg_endpoints,
+            mysql_endpoints,
+            govcloud_region: get("RDS_TESTBED_GOVCLOUD_REGION")?,
+            china_region: get("RDS_TESTBED_CHINA_REGION")?,
             database: get("RDS_TESTBED_DATABASE")?,
             ca_file: file("RDS_TESTBED_CA_FILE")?,
             iam_user: get("RDS_TESTBED_IAM_USER")?,
@@ -204,11 +274,41 @@ impl Testbed {
         })
     }
 
-    /// Host name of `engine`'s server.
+    /// `localhost` for `engine`'s server (the explicit-region path).
     pub fn host(&self, engine: Engine) -> &str {
         match engine {
             Engine::Postgres => &self.pg_host,
             Engine::MySql => &self.mysql_host,
+        }
+    }
+
+    /// The instance endpoint name of `engine`'s server: connect to it with no region
+    /// set anywhere, as a service on AWS does (the region is in the name).
+    pub fn endpoint(&self, engine: Engine) -> &str {
+        match engine {
+            Engine::Postgres => &self.pg_endpoint,
+            Engine::MySql => &self.mysql_endpoint,
+        }
+    }
+
+    /// Every name of `engine`'s server.
+    pub fn endpoints(&self, engine: Engine) -> &Endpoints {
+        match engine {
+            Engine::Postgres => &self.pg_endpoints,
+            Engine::MySql => &self.mysql_endpoints,
+        }
+    }
+
+    /// The region the verifier wants tokens for `host` (any spelling) signed for: that of
+    /// the GovCloud or China names, else [`Testbed::region`].
+    pub fn region_of(&self, host: &str) -> &str {
+        let host = host.to_ascii_lowercase();
+        if [&self.pg_endpoints.govcloud, &self.mysql_endpoints.govcloud].contains(&&host) {
+            &self.govcloud_region
+        } else if [&self.pg_endpoints.china, &self.mysql_endpoints.china].contains(&&host) {
+            &self.china_region
+        } else {
+            &self.region
         }
     }
 
@@ -220,12 +320,12 @@ impl Testbed {
         }
     }
 
-    /// A request for a token the server accepts: `user` at `engine`'s host and
-    /// port, the test bed's region, the long-term key, signed now. Change its
-    /// fields to get tokens the server must refuse.
+    /// A request for a token the server accepts: `user` at `engine`'s instance
+    /// endpoint and port, its region, the long-term key, signed now. Change its
+    /// fields (or use [`TokenRequest::for_host`]) to get other tokens.
     pub fn token_request(&self, engine: Engine, user: &str) -> TokenRequest {
         TokenRequest {
-            host: self.host(engine).to_owned(),
+            host: self.endpoint(engine).to_owned(),
             port: self.port(engine),
             user: user.to_owned(),
             region: self.region.clone(),
@@ -240,11 +340,11 @@ impl Testbed {
     }
 
     /// A command-line client call (psql / mariadb) as `user` with `password`,
-    /// over verified TLS to `engine`'s server, in the test database.
+    /// over verified TLS to `engine`'s instance endpoint, in the test database.
     pub fn client(&self, engine: Engine, user: &str, password: &str) -> ClientCall {
         ClientCall {
             engine,
-            host: self.host(engine).to_owned(),
+            host: self.endpoint(engine).to_owned(),
             port: self.port(engine),
             user: user.to_owned(),
             password: password.to_owned(),
@@ -283,6 +383,13 @@ pub struct TokenRequest {
 }
 
 impl TokenRequest {
+    /// Signs for `host` (spelled as given) with the region the bed wants for it.
+    pub fn for_host(mut self, bed: &Testbed, host: &str) -> TokenRequest {
+        self.region = bed.region_of(host).to_owned();
+        self.host = host.to_owned();
+        self
+    }
+
     /// Signs at `time` instead of now (e.g. 20 minutes ago, for an expired token).
     pub fn signed_at(mut self, time: SystemTime) -> TokenRequest {
         self.signing_time = Some(time);
@@ -430,6 +537,12 @@ pub struct ClientOutcome {
 }
 
 impl ClientCall {
+    /// Connects to `host` (verify-full checks the certificate against it).
+    pub fn host(mut self, host: &str) -> ClientCall {
+        self.host = host.to_owned();
+        self
+    }
+
     /// Uses or skips TLS.
     pub fn tls(mut self, tls: Tls) -> ClientCall {
         self.tls = tls;
@@ -746,6 +859,47 @@ mod tests {
             ("PG_PORT", "15432"),
             ("MYSQL_HOST", "localhost"),
             ("MYSQL_PORT", "13306"),
+            ("PG_ENDPOINT", "pg.id.us-east-1.rds.amazonaws.com"),
+            (
+                "PG_CLUSTER_ENDPOINT",
+                "pg.cluster-id.us-east-1.rds.amazonaws.com",
+            ),
+            (
+                "PG_READER_ENDPOINT",
+                "pg.cluster-ro-id.us-east-1.rds.amazonaws.com",
+            ),
+            (
+                "PG_PROXY_ENDPOINT",
+                "pg-proxy.proxy-id.us-east-1.rds.amazonaws.com",
+            ),
+            (
+                "PG_GOVCLOUD_ENDPOINT",
+                "pg.id.us-gov-west-1.rds.amazonaws.com",
+            ),
+            ("PG_CHINA_ENDPOINT", "pg.id.cn-north-1.rds.amazonaws.com.cn"),
+            ("MYSQL_ENDPOINT", "my.id.us-east-1.rds.amazonaws.com"),
+            (
+                "MYSQL_CLUSTER_ENDPOINT",
+                "my.cluster-id.us-east-1.rds.amazonaws.com",
+            ),
+            (
+                "MYSQL_READER_ENDPOINT",
+                "my.cluster-ro-id.us-east-1.rds.amazonaws.com",
+            ),
+            (
+                "MYSQL_PROXY_ENDPOINT",
+                "my-proxy.proxy-id.us-east-1.rds.amazonaws.com",
+            ),
+            (
+                "MYSQL_GOVCLOUD_ENDPOINT",
+                "my.id.us-gov-west-1.rds.amazonaws.com",
+            ),
+            (
+                "MYSQL_CHINA_ENDPOINT",
+                "my.id.cn-north-1.rds.amazonaws.com.cn",
+            ),
+            ("GOVCLOUD_REGION", "us-gov-west-1"),
+            ("CHINA_REGION", "cn-north-1"),
             ("DATABASE", "rdsiam"),
             ("CA_FILE", "ca.pem"),
             ("IAM_USER", "iam_user"),
@@ -775,5 +929,22 @@ mod tests {
         assert_eq!(bed.keys_dir, PathBuf::from("/abs/keys.d"));
         assert_eq!(bed.temp_key.session_token.as_deref(), Some("tok=="));
         assert_eq!(bed.access_key.session_token, None);
+        assert_eq!(
+            bed.endpoint(Engine::Postgres),
+            "pg.id.us-east-1.rds.amazonaws.com"
+        );
+        assert_eq!(
+            bed.endpoints(Engine::MySql).reader,
+            "my.cluster-ro-id.us-east-1.rds.amazonaws.com"
+        );
+        assert_eq!(
+            bed.region_of("MY.ID.US-GOV-WEST-1.RDS.AMAZONAWS.COM"),
+            "us-gov-west-1"
+        );
+        assert_eq!(
+            bed.region_of("pg.id.cn-north-1.rds.amazonaws.com.cn"),
+            "cn-north-1"
+        );
+        assert_eq!(bed.region_of("localhost"), "us-east-1");
     }
 }
