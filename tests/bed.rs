@@ -10,7 +10,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
 
 use integration_tests::{
-    Engine, SHORT_MAX_AGE, Testbed, Tls, VerifierEntry, VerifierLog, fingerprint, rds_emulator_dir,
+    DSQL_PAM_SERVICE, Engine, SHORT_MAX_AGE, Testbed, Tls, VerifierEntry, VerifierLog, fingerprint,
+    rds_emulator_dir,
 };
 
 /// Connects `user` with `token` over verified TLS and returns whether the client
@@ -692,6 +693,15 @@ fn env_file_describes_the_bed() {
         );
         names.extend(endpoints.all());
     }
+    assert!(
+        bed.dsql_endpoint.ends_with(".dsql.us-east-1.on.aws"),
+        "{}",
+        bed.dsql_endpoint
+    );
+    names.push(&bed.dsql_endpoint);
+    assert_ne!(bed.dsql_role, bed.dsql_admin_role);
+    assert_eq!(bed.dsql_admin_role, "admin");
+    assert_eq!(bed.dsql_database, "postgres");
     for name in &names {
         assert_eq!(name.to_ascii_lowercase(), *name);
         // (An exported bed's names resolve only where `setup --hosts-only` ran.)
@@ -725,4 +735,172 @@ fn env_file_describes_the_bed() {
             assert_ne!(a, b);
         }
     }
+}
+
+// ---- The Aurora DSQL look-alike -------------------------------------------------
+
+/// Logs in to the DSQL look-alike as `role` with `token` (psql, verify-full against
+/// `host`): whether it got in, the client's output, the verifier's entry.
+fn dsql_connect(
+    bed: &Testbed,
+    host: &str,
+    role: &str,
+    token: &str,
+) -> (bool, String, VerifierEntry) {
+    let log = VerifierLog::open(bed);
+    let mark = log.mark();
+    let out = bed
+        .dsql_client(role, token)
+        .host(host)
+        .run("select current_user, ssl from pg_stat_ssl where pid = pg_backend_pid()");
+    let entry = log
+        .wait_for_login(mark, role, token, Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("DSQL: no verifier entry for this login of {role}: {out:?}"));
+    assert_eq!(entry.service, DSQL_PAM_SERVICE, "{entry:?}");
+    assert_eq!(entry.user, role);
+    let success = out.success && out.stdout.trim() == format!("{role}\tt");
+    (success, format!("{out:?}"), entry)
+}
+
+fn expect_dsql_refusal(bed: &Testbed, role: &str, token: &str, reason: &str) {
+    let (success, out, entry) = dsql_connect(bed, &bed.dsql_endpoint, role, token);
+    assert!(!success, "DSQL {role}: expected a refusal, got {out}");
+    assert!(out.contains("PAM authentication failed"), "{out}");
+    assert!(!entry.verdict, "DSQL: verifier accepted: {entry:?}");
+    assert_eq!(entry.reason, reason, "DSQL {role}: {entry:?}");
+}
+
+/// psql gets in as `admin` with botocore's `generate_db_connect_admin_auth_token` and
+/// as the other role with `generate_db_connect_auth_token`, over verify-full against the
+/// DSQL name (and through `localhost`, with a token signed for `localhost`); a token
+/// that declares a week is good two days after it was signed.
+#[test]
+fn dsql_accepts_botocore_admin_and_role_tokens_over_verify_full() {
+    let bed = Testbed::load();
+    for role in [&bed.dsql_admin_role, &bed.dsql_role] {
+        let token = bed.mint_dsql_token(role);
+        assert!(token.starts_with(&format!("{}/?Action=DbConnect", bed.dsql_endpoint)));
+        let (success, out, entry) = dsql_connect(&bed, &bed.dsql_endpoint, role, &token);
+        assert!(
+            success && entry.verdict && entry.reason == "ok",
+            "{out} {entry:?}"
+        );
+
+        let mut request = bed.dsql_token_request(role);
+        request.host = "localhost".to_owned();
+        let token = request.mint();
+        let (success, out, entry) = dsql_connect(&bed, "localhost", role, &token);
+        assert!(success && entry.verdict, "localhost: {out} {entry:?}");
+
+        let mut request = bed
+            .dsql_token_request(role)
+            .signed_at(SystemTime::now() - Duration::from_secs(2 * 86_400));
+        request.expires_in = 604_800;
+        let token = request.mint();
+        let (success, out, entry) = dsql_connect(&bed, &bed.dsql_endpoint, role, &token);
+        assert!(
+            success && entry.verdict,
+            "a week-long token: {out} {entry:?}"
+        );
+    }
+}
+
+/// What DSQL checks: the action for the role, the service, the host, the region, the
+/// declared expiry (at most a week), and TLS.
+#[test]
+fn dsql_refuses_wrong_action_service_host_region_or_expiry() {
+    let bed = Testbed::load();
+    let (admin, role) = (&bed.dsql_admin_role, &bed.dsql_role);
+
+    // DbConnect for admin, DbConnectAdmin for another role.
+    let mut request = bed.dsql_token_request(admin);
+    request.admin = false;
+    expect_dsql_refusal(&bed, admin, &request.mint(), "action");
+    let mut request = bed.dsql_token_request(role);
+    request.admin = true;
+    expect_dsql_refusal(&bed, role, &request.mint(), "action");
+
+    // An RDS token (rds-db, HOST:PORT, DBUser) for the DSQL name.
+    let rds = integration_tests::TokenRequest {
+        host: bed.dsql_endpoint.clone(),
+        port: bed.dsql_port,
+        user: admin.clone(),
+        region: bed.dsql_region.clone(),
+        key: bed.access_key.clone(),
+        signing_time: None,
+    };
+    expect_dsql_refusal(&bed, admin, &rds.mint(), "service");
+
+    // Another host: an RDS endpoint name, a DSQL name of another cluster.
+    for host in [
+        bed.pg_endpoint.clone(),
+        bed.dsql_endpoint.replacen("abc", "zzz", 1),
+    ] {
+        let mut request = bed.dsql_token_request(role);
+        request.host = host;
+        expect_dsql_refusal(&bed, role, &request.mint(), "host");
+    }
+
+    let mut request = bed.dsql_token_request(role);
+    request.region = "us-west-2".to_owned();
+    expect_dsql_refusal(&bed, role, &request.mint(), "region");
+
+    // Expired: 900 s declared, signed 20 minutes ago; and more than a week declared.
+    let expired = bed
+        .dsql_token_request(admin)
+        .signed_at(SystemTime::now() - Duration::from_secs(20 * 60));
+    expect_dsql_refusal(&bed, admin, &expired.mint(), "expired");
+    let mut too_long = bed.dsql_token_request(admin);
+    too_long.expires_in = 604_801;
+    expect_dsql_refusal(&bed, admin, &too_long.mint(), "expires");
+
+    // Tampered.
+    let mut tampered = bed.mint_dsql_token(role);
+    let last = tampered.pop().expect("non-empty");
+    tampered.push(if last == '0' { '1' } else { '0' });
+    expect_dsql_refusal(&bed, role, &tampered, "signature");
+
+    // No TLS: refused before any token is asked for.
+    let out = bed
+        .dsql_client(admin, &bed.mint_dsql_token(admin))
+        .tls(Tls::Disabled)
+        .run("select 1");
+    assert!(
+        !out.success && out.stderr.contains("no encryption"),
+        "{out:?}"
+    );
+}
+
+/// The RDS servers refuse DSQL tokens (service), even for their own names.
+#[test]
+fn rds_servers_refuse_dsql_tokens() {
+    let bed = Testbed::load();
+    for engine in Engine::ALL {
+        let mut request = bed.dsql_token_request(&bed.dsql_role);
+        request.host = bed.endpoint(engine).to_owned();
+        expect_refusal(&bed, engine, &bed.iam_user, &request.mint(), "service");
+    }
+}
+
+/// The DSQL look-alike's certificate names the DSQL endpoint, not the RDS ones, and the
+/// RDS servers' certificate does not name the DSQL endpoint.
+#[test]
+fn dsql_and_rds_servers_have_their_own_certificates() {
+    let bed = Testbed::load();
+    let token = bed.mint_dsql_token(&bed.dsql_role);
+    let out = bed
+        .dsql_client(&bed.dsql_role, &token)
+        .host(&bed.pg_endpoint)
+        .run("select 1");
+    assert!(
+        !out.success && out.stderr.contains("does not match host name"),
+        "{out:?}"
+    );
+    let mut call = bed.client(Engine::Postgres, &bed.iam_user, "unused");
+    call.port = bed.pg_port;
+    let out = call.host(&bed.dsql_endpoint).run("select 1");
+    assert!(
+        !out.success && out.stderr.contains("does not match host name"),
+        "{out:?}"
+    );
 }

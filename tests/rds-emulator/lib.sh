@@ -18,12 +18,24 @@ MYSQL_MAIN_CNF=/etc/mysql/my.cnf
 MYSQL_PLUGIN_DIR=/usr/lib/mysql/plugin
 PAM_SERVICE_PG=rds-iam-postgres
 PAM_SERVICE_MYSQL=rds-iam-mysql
+PAM_SERVICE_DSQL=rds-iam-dsql
 BLOCK_BEGIN="# BEGIN rds-emulator (managed by tests/rds-emulator/setup; removed by teardown)"
 BLOCK_END="# END rds-emulator"
 IAM_USERS=(iam_user iam_other iam_short)
 CONTROL_USER=control_user
 DATABASE=rdsiam
 HOSTS_FILE=/etc/hosts
+
+# The Aurora DSQL look-alike: a PostgreSQL cluster of its own (sharing the Unix socket
+# directory with the main one), TLS only, roles checked with DSQL tokens.
+DSQL_CLUSTER=dsql
+DSQL_SERVER_PORT=5433
+DSQL_CONF_DIR=/etc/postgresql/$PG_VERSION/$DSQL_CLUSTER
+DSQL_ENDPOINT=abcdefghijklmnopqrstuvwxyz.dsql.us-east-1.on.aws
+DSQL_REGION=us-east-1
+DSQL_ADMIN_ROLE=admin
+DSQL_ROLE=app_role
+DSQL_DATABASE=postgres
 
 # RDS-style endpoint names of each server, all resolving to 127.0.0.1 (a marked block
 # in /etc/hosts) and all in the server certificate. The verifier accepts a token signed
@@ -54,6 +66,7 @@ endpoint_hosts() { rds_endpoints "$1" | cut -d' ' -f2; }
 all_endpoint_hosts() {
     endpoint_hosts "$PG_ENDPOINT_NAME"
     endpoint_hosts "$MYSQL_ENDPOINT_NAME"
+    echo "$DSQL_ENDPOINT"
 }
 
 # hosts_block: the /etc/hosts block, every endpoint name of the bed on 127.0.0.1.
@@ -179,6 +192,12 @@ wait_until() {
 }
 
 # ---- PostgreSQL ----------------------------------------------------------
+# These act on cluster $PG_VERSION/$PG_CLUSTER; for the DSQL one, call them as
+# `PG_CLUSTER=$DSQL_CLUSTER pg_sql ...`.
+
+pg_cluster_exists() {
+    pg_lsclusters -h 2>/dev/null | awk '{print $1"/"$2}' | grep -qx "$PG_VERSION/$PG_CLUSTER"
+}
 
 pg_running() {
     local rc=0
@@ -188,7 +207,7 @@ pg_running() {
 
 # pg_sql [psql args...]: runs psql as the postgres superuser over the unix socket.
 pg_sql() {
-    runuser -u postgres -- psql -X -q -At -v ON_ERROR_STOP=1 "$@"
+    runuser -u postgres -- psql --cluster "$PG_VERSION/$PG_CLUSTER" -X -q -At -v ON_ERROR_STOP=1 "$@"
 }
 
 pg_start() {

@@ -63,6 +63,10 @@ impl Engine {
     }
 }
 
+/// The PAM service of the Aurora DSQL look-alike: the `service` field of the
+/// verifier's log lines for its logins.
+pub const DSQL_PAM_SERVICE: &str = "rds-iam-dsql";
+
 /// An AWS access key of the test bed's key table (fixed, test-only strings).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AwsKey {
@@ -140,6 +144,20 @@ pub struct Testbed {
     pub govcloud_region: String,
     /// The region of the China names (`cn-north-1`).
     pub china_region: String,
+    /// The Aurora DSQL look-alike's endpoint name
+    /// (`abcdefghijklmnopqrstuvwxyz.dsql.us-east-1.on.aws`); it also answers to
+    /// `localhost` (signed with [`Testbed::dsql_region`]).
+    pub dsql_endpoint: String,
+    /// Port of the DSQL look-alike (its own PostgreSQL cluster; DSQL tokens carry no port).
+    pub dsql_port: u16,
+    /// The DSQL look-alike's non-admin role (`app_role`): `DbConnect` tokens.
+    pub dsql_role: String,
+    /// The DSQL look-alike's admin role (`admin`): `DbConnectAdmin` tokens.
+    pub dsql_admin_role: String,
+    /// The region of [`Testbed::dsql_endpoint`] (`us-east-1`).
+    pub dsql_region: String,
+    /// The DSQL look-alike's database (`postgres`, as on DSQL).
+    pub dsql_database: String,
     /// The database (PostgreSQL) / schema (MariaDB) the test users may use.
     pub database: String,
     /// The test CA that signed both servers' certificates (for `localhost`, `127.0.0.1`).
@@ -259,6 +277,12 @@ impl Testbed {
             mysql_endpoints,
             govcloud_region: get("RDS_TESTBED_GOVCLOUD_REGION")?,
             china_region: get("RDS_TESTBED_CHINA_REGION")?,
+            dsql_endpoint: get("RDS_TESTBED_DSQL_ENDPOINT")?,
+            dsql_port: port("RDS_TESTBED_DSQL_PORT")?,
+            dsql_role: get("RDS_TESTBED_DSQL_ROLE")?,
+            dsql_admin_role: get("RDS_TESTBED_DSQL_ADMIN_ROLE")?,
+            dsql_region: get("RDS_TESTBED_DSQL_REGION")?,
+            dsql_database: get("RDS_TESTBED_DSQL_DATABASE")?,
             database: get("RDS_TESTBED_DATABASE")?,
             ca_file: file("RDS_TESTBED_CA_FILE")?,
             iam_user: get("RDS_TESTBED_IAM_USER")?,
@@ -339,6 +363,40 @@ impl Testbed {
         self.token_request(engine, user).mint()
     }
 
+    /// A request for a DSQL token the DSQL look-alike accepts for `role`: its endpoint
+    /// and region, `DbConnectAdmin` for the admin role and `DbConnect` for any other,
+    /// 900 s, the long-term key, signed now.
+    pub fn dsql_token_request(&self, role: &str) -> DsqlTokenRequest {
+        DsqlTokenRequest {
+            host: self.dsql_endpoint.clone(),
+            region: self.dsql_region.clone(),
+            admin: role == self.dsql_admin_role,
+            expires_in: 900,
+            key: self.access_key.clone(),
+            signing_time: None,
+        }
+    }
+
+    /// A valid DSQL token for `role`, minted by botocore.
+    pub fn mint_dsql_token(&self, role: &str) -> String {
+        self.dsql_token_request(role).mint()
+    }
+
+    /// A psql call as `role` with `password` over verified TLS to the DSQL
+    /// look-alike's endpoint, in its database.
+    pub fn dsql_client(&self, role: &str, password: &str) -> ClientCall {
+        ClientCall {
+            engine: Engine::Postgres,
+            host: self.dsql_endpoint.clone(),
+            port: self.dsql_port,
+            user: role.to_owned(),
+            password: password.to_owned(),
+            database: self.dsql_database.clone(),
+            tls: Tls::Verified,
+            ca_file: self.ca_file.clone(),
+        }
+    }
+
     /// A command-line client call (psql / mariadb) as `user` with `password`,
     /// over verified TLS to `engine`'s instance endpoint, in the test database.
     pub fn client(&self, engine: Engine, user: &str, password: &str) -> ClientCall {
@@ -401,45 +459,105 @@ impl TokenRequest {
     /// # Panics
     /// When the helper fails (no python3/botocore: run `tests/rds-emulator/setup`).
     pub fn mint(&self) -> String {
-        let script = rds_emulator_dir().join("mint_token.py");
-        let mut cmd = Command::new("python3");
-        cmd.arg(&script)
-            .arg("--host")
-            .arg(&self.host)
-            .arg("--port")
-            .arg(self.port.to_string())
-            .arg("--user")
-            .arg(&self.user)
-            .arg("--region")
-            .arg(&self.region)
-            // Credentials via the environment, not the command line.
-            .env("AWS_ACCESS_KEY_ID", &self.key.access_key_id)
-            .env("AWS_SECRET_ACCESS_KEY", &self.key.secret_access_key)
-            .env_remove("AWS_SESSION_TOKEN")
-            .env_remove("AWS_PROFILE")
-            .env("AWS_CONFIG_FILE", "/dev/null")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
-        if let Some(session) = &self.key.session_token {
-            cmd.env("AWS_SESSION_TOKEN", session);
-        }
-        if let Some(time) = self.signing_time {
-            cmd.arg("--signing-time").arg(iso8601_utc(time));
-        }
-        let out = cmd
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run python3 {}: {e}", script.display()));
-        assert!(
-            out.status.success(),
-            "{} failed ({}): {}",
-            script.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout)
-            .expect("token is UTF-8")
-            .trim()
-            .to_owned()
+        let port = self.port.to_string();
+        mint_with_botocore(
+            &[
+                "--host",
+                &self.host,
+                "--port",
+                &port,
+                "--user",
+                &self.user,
+                "--region",
+                &self.region,
+            ],
+            &self.key,
+            self.signing_time,
+        )
     }
+}
+
+/// What to ask botocore for to get an Aurora DSQL token
+/// (`generate_db_connect_auth_token` / `generate_db_connect_admin_auth_token`).
+#[derive(Debug, Clone)]
+pub struct DsqlTokenRequest {
+    /// Host name the token is signed for (no port: DSQL tokens carry none).
+    pub host: String,
+    /// Signing region.
+    pub region: String,
+    /// `Action=DbConnectAdmin` (the admin role) rather than `DbConnect`.
+    pub admin: bool,
+    /// `X-Amz-Expires`, in seconds (the look-alike accepts 1..=604800).
+    pub expires_in: u64,
+    /// Credentials to sign with (a session token, if any, goes into the token).
+    pub key: AwsKey,
+    /// Signing time; `None` means now.
+    pub signing_time: Option<SystemTime>,
+}
+
+impl DsqlTokenRequest {
+    /// Signs at `time` instead of now (e.g. 20 minutes ago, for an expired token).
+    pub fn signed_at(mut self, time: SystemTime) -> DsqlTokenRequest {
+        self.signing_time = Some(time);
+        self
+    }
+
+    /// Mints the token with botocore.
+    ///
+    /// # Panics
+    /// When the helper fails (no python3/botocore: run `tests/rds-emulator/setup`).
+    pub fn mint(&self) -> String {
+        let expires_in = self.expires_in.to_string();
+        mint_with_botocore(
+            &[
+                "--dsql",
+                if self.admin { "admin" } else { "connect" },
+                "--host",
+                &self.host,
+                "--region",
+                &self.region,
+                "--expires-in",
+                &expires_in,
+            ],
+            &self.key,
+            self.signing_time,
+        )
+    }
+}
+
+/// Runs `mint_token.py` with `args`, `key` in the environment (never on the command
+/// line) and, if given, a fixed signing time; returns the token.
+fn mint_with_botocore(args: &[&str], key: &AwsKey, signing_time: Option<SystemTime>) -> String {
+    let script = rds_emulator_dir().join("mint_token.py");
+    let mut cmd = Command::new("python3");
+    cmd.arg(&script)
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", &key.access_key_id)
+        .env("AWS_SECRET_ACCESS_KEY", &key.secret_access_key)
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
+    if let Some(session) = &key.session_token {
+        cmd.env("AWS_SESSION_TOKEN", session);
+    }
+    if let Some(time) = signing_time {
+        cmd.arg("--signing-time").arg(iso8601_utc(time));
+    }
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run python3 {}: {e}", script.display()));
+    assert!(
+        out.status.success(),
+        "{} failed ({}): {}",
+        script.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("token is UTF-8")
+        .trim()
+        .to_owned()
 }
 
 /// Formats a time as ISO 8601 UTC with seconds, e.g. `2024-08-26T22:00:00Z`.
@@ -900,6 +1018,12 @@ mod tests {
             ),
             ("GOVCLOUD_REGION", "us-gov-west-1"),
             ("CHINA_REGION", "cn-north-1"),
+            ("DSQL_ENDPOINT", "abc.dsql.us-east-1.on.aws"),
+            ("DSQL_PORT", "15433"),
+            ("DSQL_ROLE", "app_role"),
+            ("DSQL_ADMIN_ROLE", "admin"),
+            ("DSQL_REGION", "us-east-1"),
+            ("DSQL_DATABASE", "postgres"),
             ("DATABASE", "rdsiam"),
             ("CA_FILE", "ca.pem"),
             ("IAM_USER", "iam_user"),
@@ -946,5 +1070,9 @@ mod tests {
             "cn-north-1"
         );
         assert_eq!(bed.region_of("localhost"), "us-east-1");
+        assert_eq!(bed.dsql_port, 15433);
+        let admin = bed.dsql_token_request(&bed.dsql_admin_role);
+        assert!(admin.admin && admin.host == "abc.dsql.us-east-1.on.aws");
+        assert!(!bed.dsql_token_request(&bed.dsql_role).admin);
     }
 }
