@@ -904,3 +904,133 @@ fn dsql_and_rds_servers_have_their_own_certificates() {
         "{out:?}"
     );
 }
+
+// ---- The bed's own hygiene ---------------------------------------------------------
+
+/// Whether this test runs as root (needed to act as other local users, or to read the
+/// servers' account tables); the checks below say so and return otherwise.
+fn running_as_root() -> bool {
+    let out = Command::new("id").arg("-u").output().expect("run id -u");
+    String::from_utf8_lossy(&out.stdout).trim() == "0"
+}
+
+/// Whether `bed` is this machine's bed (not an exported, docker-compose one).
+fn local_bed(bed: &Testbed) -> bool {
+    bed.env_file == std::path::Path::new("/var/lib/rds-emulator/testbed.env")
+}
+
+/// Asks the verifier daemon for a `ping` as local user `user`: its reply, or the error.
+fn ping_daemon_as(user: &str) -> Result<String, String> {
+    let out = Command::new("runuser")
+        .args(["-u", user, "--", "/usr/bin/python3", "-I", "-c"])
+        .arg(
+            "import socket; s = socket.socket(socket.AF_UNIX); \
+             s.connect('/run/rds-emulator/verifier.sock'); s.sendall(b'ping'); \
+             s.shutdown(socket.SHUT_WR); print(s.recv(200).decode().split()[0])",
+        )
+        .current_dir("/")
+        .output()
+        .expect("run runuser");
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// The verifier daemon (root) answers the database servers' PAM stacks only: `postgres`
+/// (PostgreSQL's, both clusters) reaches its socket, an unprivileged local user
+/// (`nobody`) does not, and the PAM client run by `nobody` with a good token does not
+/// get an accept.
+#[test]
+fn verifier_socket_is_reachable_by_the_database_servers_only() {
+    let bed = Testbed::load();
+    if !local_bed(&bed) || !running_as_root() {
+        eprintln!("skipped: needs this machine's bed and root (to act as other users)");
+        return;
+    }
+    assert_eq!(ping_daemon_as("postgres").as_deref(), Ok("pong"));
+    let refused = ping_daemon_as("nobody").expect_err("nobody reached the verifier daemon");
+    assert!(refused.contains("PermissionError"), "{refused}");
+
+    let token = bed.mint_token(Engine::Postgres, &bed.iam_user);
+    let out = Command::new("runuser")
+        .args([
+            "-u",
+            "nobody",
+            "--",
+            "/var/lib/rds-emulator/pam/pam_script_auth",
+        ])
+        .env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .env("PAM_SERVICE", Engine::Postgres.pam_service())
+        .env("PAM_USER", &bed.iam_user)
+        .env("PAM_AUTHTOK", &token)
+        .current_dir("/")
+        .output()
+        .expect("run pam_script_auth as nobody");
+    assert_ne!(
+        out.status.code(),
+        Some(0),
+        "nobody got an accept: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// MariaDB's IAM and control users exist for loopback hosts only (whatever address the
+/// server listens on), and PostgreSQL's IAM and control users may log in over TCP from
+/// loopback only.
+#[test]
+fn bed_users_log_in_from_loopback_only() {
+    let bed = Testbed::load();
+    if !local_bed(&bed) || !running_as_root() {
+        eprintln!("skipped: needs this machine's bed and root (to read the account tables)");
+        return;
+    }
+    let users = [
+        &bed.iam_user,
+        &bed.other_iam_user,
+        &bed.short_iam_user,
+        &bed.control_user,
+    ];
+    let list = users
+        .iter()
+        .map(|u| format!("'{u}'"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let out = Command::new("mariadb")
+        .args(["--protocol=socket", "-u", "root", "-N", "-B", "-e"])
+        .arg(format!(
+            "select distinct Host from mysql.global_priv where User in ({list}) order by Host"
+        ))
+        .output()
+        .expect("run mariadb as root");
+    assert!(out.status.success(), "{out:?}");
+    let hosts = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        hosts.lines().collect::<Vec<_>>(),
+        ["127.0.0.1", "::1", "localhost"]
+    );
+
+    for (cluster, port) in [("main", "5432"), ("dsql", "5433")] {
+        let out = Command::new("runuser")
+            .args([
+                "-u", "postgres", "--", "psql", "-X", "-At", "-p", port, "-d", "postgres",
+            ])
+            .arg("-c")
+            .arg(
+                "select distinct coalesce(address, 'all') from pg_hba_file_rules \
+                 where type = 'hostssl' and auth_method <> 'reject'",
+            )
+            .current_dir("/")
+            .output()
+            .expect("run psql as postgres");
+        assert!(out.status.success(), "{cluster}: {out:?}");
+        let mut addresses: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        addresses.sort();
+        assert_eq!(addresses, ["127.0.0.1", "::1"], "{cluster}");
+    }
+}

@@ -509,10 +509,17 @@ def serve_main(argv):
         os.unlink(args.socket)
     except FileNotFoundError:
         pass
-    server = Server(args.socket, Handler)
-    # Both servers' PAM stacks connect: PostgreSQL's as `postgres`, MariaDB's
-    # auth_pam_tool as root.
-    os.chmod(args.socket, 0o666)
+    # Created 0660 (umask first: no moment when others may connect) with the group of
+    # its directory: the database servers' PAM stacks connect (PostgreSQL's as
+    # `postgres`, a member of that group; MariaDB's auth_pam_tool as root), other local
+    # users do not.
+    old_umask = os.umask(0o117)
+    try:
+        server = Server(args.socket, Handler)
+    finally:
+        os.umask(old_umask)
+    os.chown(args.socket, -1, os.stat(os.path.dirname(args.socket)).st_gid)
+    os.chmod(args.socket, 0o660)
     if args.pidfile:
         with open(args.pidfile, "w", encoding="ascii") as f:
             f.write("%d\n" % os.getpid())
