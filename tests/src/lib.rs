@@ -160,7 +160,8 @@ pub struct Testbed {
     pub dsql_database: String,
     /// The database (PostgreSQL) / schema (MariaDB) the test users may use.
     pub database: String,
-    /// The test CA that signed both servers' certificates (for `localhost`, `127.0.0.1`).
+    /// The test CA that signed the servers' certificates (for their endpoint names,
+    /// `localhost`, `127.0.0.1` and `::1`; the DSQL look-alike's for its own name).
     pub ca_file: PathBuf,
     /// The IAM user, on both servers.
     pub iam_user: String,
