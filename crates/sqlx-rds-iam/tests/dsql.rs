@@ -124,6 +124,16 @@ async fn a_bare_cluster_id_is_the_endpoint_in_the_region_when_told_dsql() {
             && err.to_string().contains("IamAuth::region"),
         "{err}"
     );
+
+    // The region becomes part of the host name: one that is not a region name is refused
+    // before any host is made of it.
+    let err = sqlx_rds_iam::__prepare_url::<sqlx::Postgres>(
+        &auth().dsql().region("us-east-1.on.aws.evil.example"),
+        &format!("postgres://admin@{CLUSTER_ID}/postgres"),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("invalid region"), "{err}");
 }
 
 /// A host of 26 lowercase letters and digits (a docker-compose service, a DNS alias) is
