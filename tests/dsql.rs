@@ -137,6 +137,79 @@ async fn another_name_is_dsql_when_told() {
     assert_eq!(err.kind(), ErrorKind::TokenRefused, "{err}");
 }
 
+/// Tokens the adapter never signs, presented as a plain password: `DbConnect` for
+/// `admin`, `DbConnectAdmin` for another role, and an `rds-db` token are refused at
+/// login, before any query, for the reason the verifier logs; the right action for each
+/// role, signed the same way, logs in (so the refusals are the action's doing).
+#[tokio::test]
+async fn the_wrong_action_for_the_role_and_rds_tokens_are_refused_at_login() {
+    use rds_iam_token::AuthTokenSigner;
+    use sqlx::postgres::{PgConnectOptions, PgSslMode};
+    use sqlx::{ConnectOptions, Connection};
+
+    let bed = Testbed::load();
+    let dsql = Dsql::load(&bed);
+    let log = VerifierLog::open(&bed);
+    let role = dsql.role.as_str();
+    let endpoint = dsql.endpoint.as_str();
+    let cases = [
+        ("admin", AuthTokenSigner::dsql(endpoint), false),
+        (role, AuthTokenSigner::dsql_admin(endpoint), false),
+        (role, AuthTokenSigner::rds(endpoint, dsql.port, role), false),
+        ("admin", AuthTokenSigner::dsql_admin(endpoint), true),
+        (role, AuthTokenSigner::dsql(endpoint), true),
+    ];
+    for (user, builder, accepted) in cases {
+        let token = builder
+            .region(bed.region.clone())
+            .credentials_provider(credentials(&bed.access_key))
+            .build()
+            .unwrap()
+            .sign()
+            .await
+            .unwrap();
+        let described = token
+            .expose()
+            .split('&')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let mark = log.mark();
+        let connected = PgConnectOptions::new()
+            .host(endpoint)
+            .port(dsql.port)
+            .username(user)
+            .database("postgres")
+            .password(token.expose())
+            .ssl_mode(PgSslMode::VerifyFull)
+            .ssl_root_cert(&bed.ca_file)
+            .connect()
+            .await;
+        // This token's entry (other tests log in as the same roles at the same time).
+        let fingerprint = integration_tests::fingerprint(token.expose());
+        let entry = log
+            .wait_for(mark, Duration::from_secs(5), |e| {
+                e.user == user && e.fingerprint.as_deref() == Some(fingerprint.as_str())
+            })
+            .unwrap_or_else(|| panic!("{user} {described}: no verifier entry"));
+        assert_eq!(entry.verdict, accepted, "{user} {described}: {entry:?}");
+        match connected {
+            Ok(conn) => {
+                assert!(accepted, "{user} {described} logged in");
+                conn.close().await.unwrap();
+            }
+            Err(err) => {
+                assert!(!accepted, "{user} {described}: {err}");
+                assert!(
+                    matches!(entry.reason.as_str(), "action" | "service"),
+                    "{user} {described}: refused for {:?}, not the action",
+                    entry.reason
+                );
+            }
+        }
+    }
+}
+
 /// A refused token names what DSQL checks, and gives no RDS advice.
 #[tokio::test]
 async fn refusals_name_what_dsql_checks() {

@@ -326,6 +326,87 @@ async fn a_non_retryable_error_is_returned_after_one_attempt() {
     pool.close().await;
 }
 
+/// Cancellation: a `run` dropped while its body holds a row lock (as a timeout around it
+/// would) leaves no transaction open: the row lock is released for another pool's
+/// connection, the update is gone, and the pool's one connection is out of the
+/// transaction.
+#[tokio::test]
+async fn a_cancelled_run_leaves_no_transaction_open() {
+    let bed = Testbed::load();
+    let one = PgPoolOptions::new()
+        .max_connections(1)
+        .iam_auth(auth(&bed))
+        .connect(&format!(
+            "postgres://{}@{}:{}/{}",
+            bed.iam_user,
+            bed.host(Engine::Postgres),
+            bed.port(Engine::Postgres),
+            bed.database
+        ))
+        .await
+        .expect("IAM pool connects");
+    let other = pool(&bed).await;
+    let table = Table::new(&other, "cancelled", 1).await;
+    let (locked_tx, locked) = oneshot::channel::<()>();
+    let mut locked_tx = Some(locked_tx);
+
+    // (A future of its own, kept across the select: `run` takes the settings by value.)
+    let run = TransactionRetry::new().run(&one, |tx| {
+        let name = table.name.clone();
+        let locked_tx = locked_tx.take();
+        Box::pin(async move {
+            sqlx::query(sql(format!("update {name} set n = 42 where id = 1")))
+                .execute(&mut **tx)
+                .await?;
+            if let Some(locked_tx) = locked_tx {
+                let _ = locked_tx.send(());
+            }
+            std::future::pending::<()>().await;
+            Ok::<_, sqlx::Error>(())
+        })
+    });
+    // Cancel the run as soon as its body holds the row lock.
+    tokio::select! {
+        _ = run => panic!("the body never returns"),
+        _ = locked => {}
+    }
+
+    // Another connection gets the same row lock (sqlx rolls the dropped transaction back
+    // as the connection returns to the pool, in a task of its own: a short wait, never a
+    // lock held by an idle connection) and sees the update undone.
+    let mut conn = other.acquire().await.unwrap();
+    sqlx::query("begin").execute(&mut *conn).await.unwrap();
+    sqlx::query("set local lock_timeout = '10s'")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let n: i32 = sqlx::query_scalar(sql(format!(
+        "select n from {} where id = 1 for update",
+        table.name
+    )))
+    .fetch_one(&mut *conn)
+    .await
+    .expect("the cancelled transaction released its row lock");
+    assert_eq!(n, 0, "the cancelled update was rolled back");
+    sqlx::query("rollback").execute(&mut *conn).await.unwrap();
+    drop(conn);
+
+    // The pool's one connection is free and not in a transaction: SAVEPOINT works only
+    // inside one.
+    let err = sqlx::query("savepoint probe")
+        .execute(&one)
+        .await
+        .expect_err("the connection is still in a transaction");
+    let code = match &err {
+        sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
+        other => panic!("{other}"),
+    };
+    assert_eq!(code.as_deref(), Some("25P01"), "{err}");
+    one.close().await;
+    table.drop_table().await;
+    other.close().await;
+}
+
 /// The caller's own error type: a business error inside it is returned at once; a
 /// serialization failure inside it is retried.
 #[derive(Debug)]

@@ -114,8 +114,9 @@ impl IamAuth {
 
     /// The region to sign for. Needed when the host is not an RDS or DSQL endpoint name
     /// (a tunnel, a custom DNS name, a local test server); otherwise it is read from the
-    /// endpoint name, then from the `SdkConfig`. A bare DSQL cluster id as the host is the
-    /// cluster's endpoint in this region (or the `SdkConfig`'s).
+    /// endpoint name, then from the `SdkConfig`. With [`IamAuth::dsql`], a bare DSQL
+    /// cluster id as the host is the cluster's endpoint in this region (or the
+    /// `SdkConfig`'s).
     ///
     /// # Example
     ///
@@ -242,9 +243,12 @@ impl IamAuth {
         Ok(self)
     }
 
-    /// The endpoint is Aurora DSQL, whatever its name: for a tunnel, a custom DNS name or a
-    /// test server. DSQL endpoint names (`ID.dsql.REGION.on.aws`, any letter case) are
-    /// recognized without it.
+    /// The endpoint is Aurora DSQL, whatever its name: for a tunnel, a custom DNS name, a
+    /// test server, or a bare cluster id as the host (26 lowercase letters and digits, as
+    /// AWS's connectors take it: it becomes `ID.dsql.REGION.on.aws` in the region of
+    /// [`IamAuth::region`] or the `SdkConfig`). DSQL endpoint names (`ID.dsql.REGION.on.aws`,
+    /// any letter case) are recognized without it; a bare cluster id is not, since the same
+    /// 26 characters can name any host (a docker service, a DNS alias).
     ///
     /// DSQL tokens are signed with service `dsql`, `Action=DbConnectAdmin` for the `admin`
     /// role and `Action=DbConnect` for any other role, and carry no port. The server's
@@ -262,7 +266,11 @@ impl IamAuth {
     /// let auth = sqlx_rds_iam::IamAuth::from_credentials_provider(Credentials::from_keys("AKIDEXAMPLE", "secret", None))
     ///     .dsql()
     ///     .signing_host("abcdefghijklmnopqrstuvwxyz.dsql.us-east-1.on.aws");
-    /// # let _ = auth;
+    /// // A bare cluster id: postgres://admin@abcdefghijklmnopqrstuvwxyz/postgres
+    /// let by_id = sqlx_rds_iam::IamAuth::from_credentials_provider(Credentials::from_keys("AKIDEXAMPLE", "secret", None))
+    ///     .dsql()
+    ///     .region("us-east-1");
+    /// # let _ = (auth, by_id);
     /// ```
     pub fn dsql(mut self) -> Self {
         self.dsql = true;

@@ -51,10 +51,11 @@
 //! ```
 //!
 //! DSQL closes connections after 60 minutes, so a DSQL pool's `max_lifetime` is kept at
-//! 55 minutes or less (a longer one, or none, is lowered, with an info line). A bare
-//! cluster id as the host (`postgres://admin@abcdefghijklmnopqrstuvwxyz/postgres`) is the
-//! cluster's endpoint in the region set with [`IamAuth::region`] or the `SdkConfig`; for a
-//! tunnel or another name, see [`IamAuth::dsql`]. DSQL is PostgreSQL only: a MySQL pool
+//! 55 minutes or less (a longer one, or none, is lowered, with an info line). With
+//! [`IamAuth::dsql`], a bare cluster id as the host
+//! (`postgres://admin@abcdefghijklmnopqrstuvwxyz/postgres`) is the cluster's endpoint in
+//! the region set with [`IamAuth::region`] or the `SdkConfig`; `dsql()` also marks a
+//! tunnel or another name as DSQL. DSQL is PostgreSQL only: a MySQL pool
 //! for it is a configuration error.
 //!
 //! # What it guarantees

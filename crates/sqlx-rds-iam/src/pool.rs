@@ -227,10 +227,11 @@ struct Prepared<DB: IamDatabase> {
 impl<DB: IamDatabase> Prepared<DB> {
     async fn new(auth: &IamAuth, options: Options<DB>) -> Result<Self, Error> {
         let (host, port, user) = DB::endpoint(&options).map_err(Error::insecure)?;
-        // A bare DSQL cluster id, as AWS's connectors take it: the endpoint in the region
-        // (DSQL speaks PostgreSQL only, so a MySQL host is a host).
+        // A bare DSQL cluster id, as AWS's connectors take it: the endpoint in the region,
+        // only when told the endpoint is DSQL (a 26-letter host is otherwise a host, such
+        // as a docker service; DSQL speaks PostgreSQL only, so a MySQL host is a host).
         let bare_cluster_id =
-            !DB::IS_MYSQL && auth.signing_host.is_none() && dsql::is_cluster_id(&host);
+            auth.dsql && !DB::IS_MYSQL && auth.signing_host.is_none() && dsql::is_cluster_id(&host);
         let (options, host) = if bare_cluster_id {
             let endpoint = dsql::expand_cluster_id(&host, auth.configured_region())?;
             tracing::debug!(

@@ -120,6 +120,10 @@ pub type TransactionFuture<'t, T, E> = Pin<Box<dyn Future<Output = Result<T, E>>
 ///
 /// Defaults: 5 attempts; waits drawn at random up to 10 ms, 20 ms, 40 ms... capped at 1 s.
 ///
+/// Cancelling a run (dropping its future, as a timeout does) drops the open transaction:
+/// sqlx rolls it back as the connection goes back to the pool, in a task of its own, so
+/// its locks are released shortly after the drop rather than at it.
+///
 /// # Example
 ///
 /// ```no_run
@@ -239,7 +243,7 @@ impl TransactionRetry {
     ///     .await?;
     /// # let _ = id; Ok(()) }
     /// ```
-    pub async fn run<DB, T, E, F>(&self, pool: &Pool<DB>, body: F) -> Result<T, E>
+    pub async fn run<DB, T, E, F>(self, pool: &Pool<DB>, body: F) -> Result<T, E>
     where
         DB: Database,
         E: RetryableError,
@@ -273,7 +277,7 @@ impl TransactionRetry {
     /// # Ok(()) }
     /// ```
     pub async fn run_with<DB, T, E, F>(
-        &self,
+        self,
         pool: &Pool<DB>,
         begin: &'static str,
         body: F,
@@ -287,7 +291,7 @@ impl TransactionRetry {
     }
 
     async fn run_inner<DB, T, E, F>(
-        &self,
+        self,
         pool: &Pool<DB>,
         begin: Option<&'static str>,
         mut body: F,

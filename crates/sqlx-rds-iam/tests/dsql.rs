@@ -103,9 +103,9 @@ async fn another_name_is_dsql_when_told_and_keeps_the_users_roots() {
 }
 
 #[tokio::test]
-async fn a_bare_cluster_id_is_the_endpoint_in_the_region() {
+async fn a_bare_cluster_id_is_the_endpoint_in_the_region_when_told_dsql() {
     let (options, token) = prepare(
-        &auth().region("us-west-2"),
+        &auth().dsql().region("us-west-2"),
         &format!("postgres://admin@{CLUSTER_ID}/postgres"),
     )
     .await;
@@ -114,7 +114,7 @@ async fn a_bare_cluster_id_is_the_endpoint_in_the_region() {
     assert!(token.starts_with(&format!("{endpoint}/?Action=DbConnectAdmin&")));
 
     let err = PgPoolOptions::new()
-        .iam_auth(auth())
+        .iam_auth(auth().dsql())
         .connect_lazy(&format!("postgres://admin@{CLUSTER_ID}/postgres"))
         .await
         .unwrap_err();
@@ -124,6 +124,37 @@ async fn a_bare_cluster_id_is_the_endpoint_in_the_region() {
             && err.to_string().contains("IamAuth::region"),
         "{err}"
     );
+
+    // The region becomes part of the host name: one that is not a region name is refused
+    // before any host is made of it.
+    let err = sqlx_rds_iam::__prepare_url::<sqlx::Postgres>(
+        &auth().dsql().region("us-east-1.on.aws.evil.example"),
+        &format!("postgres://admin@{CLUSTER_ID}/postgres"),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("invalid region"), "{err}");
+}
+
+/// A host of 26 lowercase letters and digits (a docker-compose service, a DNS alias) is
+/// a host: without `dsql()` it is never rewritten to a DSQL endpoint in AWS, even with a
+/// region configured (as every `SdkConfig` in AWS has).
+#[tokio::test]
+async fn a_26_letter_host_is_a_host_unless_told_dsql() {
+    let host = "postgresprimarydatabase001";
+    assert_eq!(host.len(), CLUSTER_ID.len());
+    for url in [
+        format!("postgres://app@{host}:5432/app"),
+        format!("postgres://admin@{CLUSTER_ID}:5432/postgres"),
+    ] {
+        let (options, token) = prepare(&auth().region("us-west-2"), &url).await;
+        let named = url.split(['@', ':']).nth(2).unwrap();
+        assert_eq!(options.get_host(), named, "{url}: the host was rewritten");
+        assert!(
+            token.starts_with(&format!("{named}:5432/?Action=connect&")),
+            "{url}: {token}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -32,7 +32,8 @@ thread_local! {
 ///
 /// The credentials come through an `SdkConfig` whose region (eu-west-1) is the fallback:
 /// RDS and DSQL endpoint names still sign for their own region, and any other host signs
-/// too (a bare DSQL cluster id as the DSQL endpoint in eu-west-1), so one run covers all. (Each prepared pool picks its region's CA roots out of the
+/// too (a bare DSQL cluster id is a host: only `IamAuth::dsql` makes it an endpoint), so
+/// one run covers all. (Each prepared pool picks its region's CA roots out of the
 /// 114-certificate bundle, which libFuzzer's comparison hooks make slow: runs are kept
 /// to one per URL.)
 pub fn adapter_url(data: &[u8]) {
@@ -107,8 +108,8 @@ fn check_mysql(auth: &IamAuth, url: &str) {
 
 fn check_prepared(url: &str, (host, port, user): (&str, u16, &str), debug: &str, token: &str) {
     let host = host.to_ascii_lowercase();
-    // Aurora DSQL (a DSQL endpoint name, or a bare cluster id made one): no port, no
-    // user, DbConnectAdmin for the admin role only.
+    // Aurora DSQL (a DSQL endpoint name): no port, no user, DbConnectAdmin for the admin
+    // role only.
     let signed_for = if is_dsql_endpoint(&host) {
         let action = if user == "admin" {
             "DbConnectAdmin"
