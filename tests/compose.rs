@@ -515,6 +515,12 @@ fn published_ports_match_the_ports_tokens_are_signed_for() {
             "RDS_EMULATOR_MYSQL_PORT",
             "3306",
         ),
+        (
+            "5433",
+            "RDS_TESTBED_DSQL_PORT",
+            "RDS_EMULATOR_DSQL_PORT",
+            "5433",
+        ),
     ] {
         let host_port = format!("${{{var}:-{default}}}");
         assert!(

@@ -117,14 +117,14 @@ fn iam_auth(bed: &Testbed, sdk: &SdkConfig) -> IamAuth {
         .expect("test CA")
 }
 
-fn url(bed: &Testbed, engine: Engine, user: &str) -> String {
+/// `engine`'s URL for `user` at `host` (the endpoint name, or `localhost`).
+fn url(bed: &Testbed, engine: Engine, user: &str, host: &str) -> String {
     let scheme = match engine {
         Engine::Postgres => "postgres",
         Engine::MySql => "mysql",
     };
     format!(
-        "{scheme}://{user}@{}:{}/{}",
-        bed.host(engine),
+        "{scheme}://{user}@{host}:{}/{}",
         bed.port(engine),
         bed.database
     )
@@ -137,12 +137,22 @@ enum AnyPool {
 }
 
 impl AnyPool {
+    /// A pool on `engine`'s endpoint name (the region comes from it).
     async fn connect(
         bed: &Testbed,
         engine: Engine,
         auth: IamAuth,
     ) -> Result<AnyPool, sqlx_rds_iam::Error> {
-        let url = url(bed, engine, &bed.iam_user);
+        AnyPool::connect_at(bed, engine, auth, bed.endpoint(engine)).await
+    }
+
+    async fn connect_at(
+        bed: &Testbed,
+        engine: Engine,
+        auth: IamAuth,
+        host: &str,
+    ) -> Result<AnyPool, sqlx_rds_iam::Error> {
+        let url = url(bed, engine, &bed.iam_user, host);
         Ok(match engine {
             Engine::Postgres => AnyPool::Pg(
                 PgPoolOptions::new()
@@ -206,7 +216,11 @@ impl AnyPool {
 
 /// Connects, checks who the session is, and closes.
 async fn connect_and_check(bed: &Testbed, engine: Engine, auth: IamAuth) {
-    let pool = AnyPool::connect(bed, engine, auth)
+    connect_and_check_at(bed, engine, auth, bed.endpoint(engine)).await;
+}
+
+async fn connect_and_check_at(bed: &Testbed, engine: Engine, auth: IamAuth, host: &str) {
+    let pool = AnyPool::connect_at(bed, engine, auth, host)
         .await
         .unwrap_or_else(|e| panic!("{engine:?}: the IAM pool does not connect: {e}"));
     assert_eq!(pool.current_user().await, bed.iam_user, "{engine:?}");
@@ -392,8 +406,9 @@ async fn lambda_environment_credentials_with_a_session_token() {
     let log = VerifierLog::open(&bed);
     for engine in Engine::ALL {
         let mark = log.mark();
-        // No `.region(...)`: `localhost` names no region, so it comes from AWS_REGION.
-        connect_and_check(&bed, engine, iam_auth(&bed, &sdk)).await;
+        // No `.region(...)`: `localhost` names no region, so it comes from AWS_REGION
+        // (the explicit-region path; the other tests use the endpoint names).
+        connect_and_check_at(&bed, engine, iam_auth(&bed, &sdk), bed.host(engine)).await;
         assert_accepted(&log, mark, &key.access_key_id, engine);
     }
 }
@@ -864,7 +879,6 @@ async fn tokens_follow_credentials_that_expire_before_the_token_would() {
             calls: Default::default(),
         };
         let auth = IamAuth::from_credentials_provider(provider)
-            .region(bed.region.clone())
             .add_root_certificates_file(&bed.ca_file)
             .expect("test CA")
             .max_token_age(Duration::from_secs(14 * 60));

@@ -25,7 +25,6 @@ fn iam(bed: &Testbed) -> IamAuth {
         None,
         "test-bed",
     ))
-    .region(bed.region.clone())
     .max_token_age(Duration::from_secs(2))
     .add_root_certificates_file(&bed.ca_file)
     .expect("test CA")
@@ -34,14 +33,14 @@ fn iam(bed: &Testbed) -> IamAuth {
 fn pg_url(bed: &Testbed) -> String {
     format!(
         "postgres://{}@{}:{}/{}",
-        bed.iam_user, bed.pg_host, bed.pg_port, bed.database
+        bed.iam_user, bed.pg_endpoint, bed.pg_port, bed.database
     )
 }
 
 fn mysql_url(bed: &Testbed) -> String {
     format!(
         "mysql://{}@{}:{}/{}",
-        bed.iam_user, bed.mysql_host, bed.mysql_port, bed.database
+        bed.iam_user, bed.mysql_endpoint, bed.mysql_port, bed.database
     )
 }
 

@@ -67,29 +67,34 @@ impl Drop for Scratch {
     }
 }
 
+/// `engine`'s URL at its endpoint name (`RDS_TESTBED_PG_ENDPOINT` /
+/// `RDS_TESTBED_MYSQL_ENDPOINT`), which the examples read the region from.
 fn url(bed: &Testbed, engine: Engine) -> String {
+    url_at(bed, engine, bed.endpoint(engine))
+}
+
+fn url_at(bed: &Testbed, engine: Engine, host: &str) -> String {
     let scheme = match engine {
         Engine::Postgres => "postgres",
         Engine::MySql => "mysql",
     };
     format!(
-        "{scheme}://{}@{}:{}/{}",
+        "{scheme}://{}@{host}:{}/{}",
         bed.iam_user,
-        bed.host(engine),
         bed.port(engine),
         bed.database
     )
 }
 
 /// `name` with an environment like `scripts/demo`'s: `key` in `AWS_ACCESS_KEY_ID` /
-/// `AWS_SECRET_ACCESS_KEY` (/ `AWS_SESSION_TOKEN`), the bed's region and CA, `home` as
-/// `HOME`; nothing inherited.
+/// `AWS_SECRET_ACCESS_KEY` (/ `AWS_SESSION_TOKEN`), the bed's CA, `home` as `HOME`; no
+/// region anywhere (the examples read it from the endpoint name, as on AWS); nothing
+/// inherited.
 fn command(bed: &Testbed, name: &str, key: &AwsKey, home: &Scratch) -> Command {
     let mut cmd = Command::new(example(name));
     cmd.env_clear()
         .env("PATH", "/usr/bin:/bin")
         .env("HOME", &home.0)
-        .env("AWS_REGION", &bed.region)
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("RDS_IAM_CA_FILE", &bed.ca_file)
         .env("RUST_LOG", "warn,sqlx_rds_iam=debug");
@@ -136,33 +141,45 @@ fn assert_no_secrets(bed: &Testbed, text: &str) {
     assert!(!text.contains("X-Amz-Signature"), "a token in the output");
 }
 
+/// `postgres` and `mysql` at the endpoint names, and at a capitalised spelling of them
+/// (`RDSIAM-PG.C0FFEE123456.US-EAST-1.RDS.AMAZONAWS.COM`, as a user may paste it).
 #[test]
 fn postgres_and_mysql_connect_with_iam_over_tls() {
     let bed = Testbed::load();
     let home = Scratch::new();
-    let out = run(
-        &bed,
-        command(&bed, "postgres", &bed.access_key, &home)
-            .env("DATABASE_URL", url(&bed, Engine::Postgres)),
-    );
-    assert!(
-        out.contains(&format!(
-            "connected to PostgreSQL as {} over TLSv1.",
-            bed.iam_user
-        )),
-        "{out}"
-    );
-    assert!(out.contains("select 6 * 7 = 42"), "{out}");
-    let out = run(
-        &bed,
-        command(&bed, "mysql", &bed.access_key, &home)
-            .env("DATABASE_URL", url(&bed, Engine::MySql)),
-    );
-    assert!(
-        out.contains(&format!("connected to MySQL as {}@", bed.iam_user)),
-        "{out}"
-    );
-    assert!(out.contains("select 6 * 7 = 42"), "{out}");
+    for host in [
+        bed.endpoint(Engine::Postgres).to_owned(),
+        bed.endpoint(Engine::Postgres).to_ascii_uppercase(),
+    ] {
+        let out = run(
+            &bed,
+            command(&bed, "postgres", &bed.access_key, &home)
+                .env("DATABASE_URL", url_at(&bed, Engine::Postgres, &host)),
+        );
+        assert!(
+            out.contains(&format!(
+                "connected to PostgreSQL as {} over TLSv1.",
+                bed.iam_user
+            )),
+            "{host}: {out}"
+        );
+        assert!(out.contains("select 6 * 7 = 42"), "{host}: {out}");
+    }
+    for host in [
+        bed.endpoint(Engine::MySql).to_owned(),
+        bed.endpoint(Engine::MySql).to_ascii_uppercase(),
+    ] {
+        let out = run(
+            &bed,
+            command(&bed, "mysql", &bed.access_key, &home)
+                .env("DATABASE_URL", url_at(&bed, Engine::MySql, &host)),
+        );
+        assert!(
+            out.contains(&format!("connected to MySQL as {}@", bed.iam_user)),
+            "{host}: {out}"
+        );
+        assert!(out.contains("select 6 * 7 = 42"), "{host}: {out}");
+    }
 }
 
 /// `RDS_TESTBED_DSQL_ENDPOINT` and `RDS_TESTBED_DSQL_PORT` from the bed's env file: the
@@ -265,7 +282,7 @@ fn cold_start_runs_in_every_mode() {
     }
     let control = format!(
         "postgres://{}@{}:{}/{}",
-        bed.control_user, bed.pg_host, bed.pg_port, bed.database
+        bed.control_user, bed.pg_endpoint, bed.pg_port, bed.database
     );
     let out = run(
         &bed,
@@ -381,8 +398,8 @@ fn axum_service_separates_liveness_from_readiness() {
         &bed,
         &home,
         &format!(
-            "postgres://{}@127.0.0.1:{closed_port}/{}",
-            bed.iam_user, bed.database
+            "postgres://{}@{}:{closed_port}/{}",
+            bed.iam_user, bed.pg_endpoint, bed.database
         ),
     );
     assert_eq!(down.get("/livez"), (200, "ok\n".to_owned()));

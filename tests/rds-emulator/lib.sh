@@ -18,11 +18,67 @@ MYSQL_MAIN_CNF=/etc/mysql/my.cnf
 MYSQL_PLUGIN_DIR=/usr/lib/mysql/plugin
 PAM_SERVICE_PG=rds-iam-postgres
 PAM_SERVICE_MYSQL=rds-iam-mysql
+PAM_SERVICE_DSQL=rds-iam-dsql
 BLOCK_BEGIN="# BEGIN rds-emulator (managed by tests/rds-emulator/setup; removed by teardown)"
 BLOCK_END="# END rds-emulator"
 IAM_USERS=(iam_user iam_other iam_short)
 CONTROL_USER=control_user
 DATABASE=rdsiam
+HOSTS_FILE=/etc/hosts
+
+# The Aurora DSQL look-alike: a PostgreSQL cluster of its own (sharing the Unix socket
+# directory with the main one), TLS only, roles checked with DSQL tokens.
+DSQL_CLUSTER=dsql
+DSQL_SERVER_PORT=5433
+DSQL_CONF_DIR=/etc/postgresql/$PG_VERSION/$DSQL_CLUSTER
+DSQL_ENDPOINT=abcdefghijklmnopqrstuvwxyz.dsql.us-east-1.on.aws
+DSQL_REGION=us-east-1
+DSQL_ADMIN_ROLE=admin
+DSQL_ROLE=app_role
+DSQL_DATABASE=postgres
+
+# RDS-style endpoint names of each server, all resolving to 127.0.0.1 (a marked block
+# in /etc/hosts) and all in the server certificate. The verifier accepts a token signed
+# for any name of the server it guards (as an Aurora instance accepts its instance,
+# cluster, reader and proxy endpoints), with the region of that name.
+ENDPOINT_ID=c0ffee123456
+PG_ENDPOINT_NAME=rdsiam-pg
+MYSQL_ENDPOINT_NAME=rdsiam-mysql
+GOVCLOUD_REGION=us-gov-west-1
+CHINA_REGION=cn-north-1
+
+# rds_endpoints NAME: "KIND HOST REGION" lines, KIND as in the env file's
+# RDS_TESTBED_<ENGINE>_<KIND>ENDPOINT keys (INSTANCE has no KIND_ there).
+rds_endpoints() {
+    local n=$1 id=$ENDPOINT_ID
+    echo "INSTANCE $n.$id.us-east-1.rds.amazonaws.com us-east-1"
+    echo "CLUSTER $n.cluster-$id.us-east-1.rds.amazonaws.com us-east-1"
+    echo "READER $n.cluster-ro-$id.us-east-1.rds.amazonaws.com us-east-1"
+    echo "PROXY $n-proxy.proxy-$id.us-east-1.rds.amazonaws.com us-east-1"
+    echo "GOVCLOUD $n.$id.$GOVCLOUD_REGION.rds.amazonaws.com $GOVCLOUD_REGION"
+    echo "CHINA $n.$id.$CHINA_REGION.rds.amazonaws.com.cn $CHINA_REGION"
+}
+
+# endpoint_hosts NAME: the host names alone.
+endpoint_hosts() { rds_endpoints "$1" | cut -d' ' -f2; }
+
+# all_endpoint_hosts: every endpoint name of the bed, one a line.
+all_endpoint_hosts() {
+    endpoint_hosts "$PG_ENDPOINT_NAME"
+    endpoint_hosts "$MYSQL_ENDPOINT_NAME"
+    echo "$DSQL_ENDPOINT"
+}
+
+# hosts_block: the /etc/hosts block, every endpoint name of the bed on 127.0.0.1.
+hosts_block() {
+    local h
+    echo "$BLOCK_BEGIN"
+    echo "# AWS-style names of the local test servers (tests/rds-emulator/README.md)."
+    for h in $(all_endpoint_hosts); do
+        printf '127.0.0.1 %s\n' "$h"
+    done
+    echo "$BLOCK_END"
+}
 
 # put_file is often the last command of a pipeline: run that in this shell so
 # CHANGES and LAST_CHANGED survive it.
@@ -75,6 +131,22 @@ put_file() {
     changed "wrote $dest"
 }
 
+# put_file_in_place DEST (content on stdin): like put_file for a file that must keep
+# its inode (/etc/hosts is a bind mount in containers: it cannot be replaced by mv).
+put_file_in_place() {
+    local dest=$1 new
+    LAST_CHANGED=0
+    new=$(mktemp)
+    cat >"$new"
+    if [ -f "$dest" ] && cmp -s "$new" "$dest"; then
+        rm -f "$new"
+        return 0
+    fi
+    cat "$new" >"$dest"
+    rm -f "$new"
+    changed "wrote $dest"
+}
+
 # fix_perms PATH MODE OWNER GROUP: only touches PATH when something differs.
 fix_perms() {
     local path=$1 mode=$2 owner=$3 group=$4 want have
@@ -120,6 +192,12 @@ wait_until() {
 }
 
 # ---- PostgreSQL ----------------------------------------------------------
+# These act on cluster $PG_VERSION/$PG_CLUSTER; for the DSQL one, call them as
+# `PG_CLUSTER=$DSQL_CLUSTER pg_sql ...`.
+
+pg_cluster_exists() {
+    pg_lsclusters -h 2>/dev/null | awk '{print $1"/"$2}' | grep -qx "$PG_VERSION/$PG_CLUSTER"
+}
 
 pg_running() {
     local rc=0
@@ -129,7 +207,7 @@ pg_running() {
 
 # pg_sql [psql args...]: runs psql as the postgres superuser over the unix socket.
 pg_sql() {
-    runuser -u postgres -- psql -X -q -At -v ON_ERROR_STOP=1 "$@"
+    runuser -u postgres -- psql --cluster "$PG_VERSION/$PG_CLUSTER" -X -q -At -v ON_ERROR_STOP=1 "$@"
 }
 
 pg_start() {

@@ -1,9 +1,16 @@
 #!/usr/bin/env python3
-"""Mint an RDS IAM auth token with botocore (the reference implementation).
+"""Mint an RDS or Aurora DSQL IAM auth token with botocore (the reference implementation).
 
     mint_token.py --port 5432 --user iam_user [--host localhost] [--region us-east-1]
                   [--signing-time 2024-08-26T22:00:00Z]
                   [--access-key-id AKIA... --secret-access-key ... [--session-token ...]]
+    mint_token.py --dsql connect|admin --host ID.dsql.REGION.on.aws [--region ...]
+                  [--expires-in 900] [--signing-time ...] [credentials as above]
+
+RDS tokens come from `generate_db_auth_token`; DSQL ones from
+`generate_db_connect_auth_token` (`--dsql connect`, any role but admin) or
+`generate_db_connect_admin_auth_token` (`--dsql admin`, the admin role), which take no
+port and no user.
 
 Credentials default to AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
 AWS_SESSION_TOKEN. The token is printed on stdout, nothing else.
@@ -64,12 +71,20 @@ class _FixedClock:
 def mint(args):
     session = botocore.session.get_session()
     client = session.create_client(
-        "rds",
+        "dsql" if args.dsql else "rds",
         region_name=args.region,
         aws_access_key_id=args.access_key_id,
         aws_secret_access_key=args.secret_access_key,
         aws_session_token=args.session_token or None,
     )
+    if args.dsql == "connect":
+        return client.generate_db_connect_auth_token(
+            Hostname=args.host, Region=args.region, ExpiresIn=args.expires_in
+        )
+    if args.dsql == "admin":
+        return client.generate_db_connect_admin_auth_token(
+            Hostname=args.host, Region=args.region, ExpiresIn=args.expires_in
+        )
     return client.generate_db_auth_token(
         DBHostname=args.host, Port=args.port, DBUsername=args.user, Region=args.region
     )
@@ -78,14 +93,27 @@ def mint(args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--host", default="localhost")
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--user", required=True)
+    parser.add_argument("--port", type=int, help="RDS only (required there)")
+    parser.add_argument("--user", help="RDS only (required there)")
+    parser.add_argument(
+        "--dsql",
+        choices=["connect", "admin"],
+        help="an Aurora DSQL token: DbConnect (connect) or DbConnectAdmin (admin)",
+    )
+    parser.add_argument(
+        "--expires-in", type=int, default=900, help="DSQL only: X-Amz-Expires (seconds)"
+    )
     parser.add_argument("--region", default="us-east-1")
     parser.add_argument("--signing-time", help="ISO 8601 UTC, e.g. 2024-08-26T22:00:00Z")
     parser.add_argument("--access-key-id", default=os.environ.get("AWS_ACCESS_KEY_ID"))
     parser.add_argument("--secret-access-key", default=os.environ.get("AWS_SECRET_ACCESS_KEY"))
     parser.add_argument("--session-token", default=os.environ.get("AWS_SESSION_TOKEN"))
     args = parser.parse_args()
+    if args.dsql:
+        if args.port is not None or args.user is not None:
+            parser.error("DSQL tokens carry no port and no user: drop --port/--user")
+    elif args.port is None or args.user is None:
+        parser.error("RDS tokens need --port and --user")
     if not args.access_key_id or not args.secret_access_key:
         parser.error("no credentials: pass --access-key-id/--secret-access-key or set AWS_*")
 

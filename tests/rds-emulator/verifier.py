@@ -2,7 +2,10 @@
 """RDS IAM auth token verifier for the rds-emulator test bed.
 
 Installed by `setup` as /var/lib/rds-emulator/verifier.py for the PAM services
-`rds-iam-postgres` and `rds-iam-mysql`. In PAM mode (no arguments) it reads the
+`rds-iam-postgres` and `rds-iam-mysql` (RDS tokens: service `rds-db`, `HOST:PORT`,
+`Action=connect`, `DBUser`) and `rds-iam-dsql` (Aurora DSQL tokens: service `dsql`,
+`HOST` without a port, `Action=DbConnectAdmin` for the admin role and `DbConnect` for
+the others, no `DBUser`, up to a week). In PAM mode (no arguments) it reads the
 PAM user from PAM_USER, the password (the token) from PAM_AUTHTOK and the
 service from PAM_SERVICE; exit status 0 accepts, anything else refuses.
 
@@ -52,9 +55,16 @@ DEFAULT_CONFIG = "/var/lib/rds-emulator/verifier.json"
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
-SIGNING_SERVICE = "rds-db"
-# X-Amz-Expires larger than this is refused, like RDS does (tokens live 15 min).
-MAX_EXPIRES = 900
+# What each kind of server ("mode" of a service in the config) wants: the SigV4
+# service of the credential scope and the largest X-Amz-Expires. RDS tokens live 15
+# minutes; Aurora DSQL tokens as long as they declare, up to a week.
+MODES = {
+    "rds": {"signing_service": "rds-db", "max_expires": 900},
+    "dsql": {"signing_service": "dsql", "max_expires": 604800},
+}
+# Default maximum age of an RDS token.
+MAX_EXPIRES = MODES["rds"]["max_expires"]
+# Query parameters of either kind of token (DSQL tokens have no DBUser).
 ALLOWED_PARAMS = {
     "Action",
     "DBUser",
@@ -66,7 +76,7 @@ ALLOWED_PARAMS = {
     "X-Amz-SignedHeaders",
     "X-Amz-Signature",
 }
-REQUIRED_PARAMS = ALLOWED_PARAMS - {"X-Amz-Security-Token"}
+REQUIRED_PARAMS = ALLOWED_PARAMS - {"X-Amz-Security-Token", "DBUser"}
 UNRESERVED = frozenset(
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~"
 )
@@ -119,7 +129,7 @@ def percent_decode(text):
 
 
 def parse_token(token):
-    """Split 'HOST:PORT/?QUERY' into (host, {param: value}) with decoded values."""
+    """Split 'HOST[:PORT]/?QUERY' into (host, {param: value}) with decoded values."""
     if not token:
         raise Refuse("no_token")
     if any(ord(ch) < 0x21 or ord(ch) > 0x7E for ch in token):
@@ -229,7 +239,12 @@ def verify(token, user, service, config, now, info):
     services = config.get("services", {})
     if service not in services:
         raise Refuse("service_unknown")
-    expected_host = services[service]["host"]
+    server = services[service]
+    mode = MODES[server.get("mode", "rds")]
+    # Signed host (lowercase; "HOST:PORT" for RDS, "HOST" for DSQL) -> the region a token
+    # for it must be signed for: every name that routes to this server, as an Aurora
+    # instance accepts its instance, cluster, reader and proxy endpoints, and nothing else.
+    host_regions = server["hosts"]
 
     host, params = parse_token(token)
     signature = params["X-Amz-Signature"]
@@ -241,25 +256,36 @@ def verify(token, user, service, config, now, info):
     key_id, scope_date, region, scope_service, terminator = credential
     info["key_id"] = key_id
 
-    if host != expected_host:
+    # An rds-db token at a DSQL server, or a dsql token at an RDS server.
+    if scope_service != mode["signing_service"] or terminator != "aws4_request":
+        raise Refuse("service")
+    if host not in host_regions:
         raise Refuse("host")
-    if params["Action"] != "connect":
-        raise Refuse("action")
-    if params["DBUser"] != user:
-        raise Refuse("user")
+    if server.get("mode") == "dsql":
+        # DbConnectAdmin for the admin role only, DbConnect for every other role.
+        wanted_action = "DbConnectAdmin" if user == server["admin_role"] else "DbConnect"
+        if params["Action"] != wanted_action:
+            raise Refuse("action")
+        if "DBUser" in params:
+            raise Refuse("malformed")
+    else:
+        if params["Action"] != "connect":
+            raise Refuse("action")
+        if "DBUser" not in params:
+            raise Refuse("malformed")
+        if params["DBUser"] != user:
+            raise Refuse("user")
     if params["X-Amz-Algorithm"] != ALGORITHM:
         raise Refuse("algorithm")
     if params["X-Amz-SignedHeaders"] != "host":
         raise Refuse("signed_headers")
-    if region != config.get("region", "us-east-1"):
+    if region != host_regions[host]:
         raise Refuse("region")
-    if scope_service != SIGNING_SERVICE or terminator != "aws4_request":
-        raise Refuse("service")
     signed_at = parse_amz_date(params["X-Amz-Date"])
     if scope_date != params["X-Amz-Date"][:8]:
         raise Refuse("date")
     expires = params["X-Amz-Expires"]
-    if not expires.isdigit() or not 1 <= int(expires) <= MAX_EXPIRES:
+    if not expires.isdigit() or not 1 <= int(expires) <= mode["max_expires"]:
         raise Refuse("expires")
 
     keys = load_keys(config)
@@ -289,7 +315,7 @@ def verify(token, user, service, config, now, info):
     if age < -skew:
         raise Refuse("future")
     max_age = config.get("user_max_age_seconds", {}).get(
-        user, config.get("default_max_age_seconds", MAX_EXPIRES)
+        user, server.get("max_age_seconds", config.get("default_max_age_seconds", MAX_EXPIRES))
     )
     if age > min(int(expires), max_age):
         raise Refuse("expired")
@@ -483,10 +509,17 @@ def serve_main(argv):
         os.unlink(args.socket)
     except FileNotFoundError:
         pass
-    server = Server(args.socket, Handler)
-    # Both servers' PAM stacks connect: PostgreSQL's as `postgres`, MariaDB's
-    # auth_pam_tool as root.
-    os.chmod(args.socket, 0o666)
+    # Created 0660 (umask first: no moment when others may connect) with the group of
+    # its directory: the database servers' PAM stacks connect (PostgreSQL's as
+    # `postgres`, a member of that group; MariaDB's auth_pam_tool as root), other local
+    # users do not.
+    old_umask = os.umask(0o117)
+    try:
+        server = Server(args.socket, Handler)
+    finally:
+        os.umask(old_umask)
+    os.chown(args.socket, -1, os.stat(os.path.dirname(args.socket)).st_gid)
+    os.chmod(args.socket, 0o660)
     if args.pidfile:
         with open(args.pidfile, "w", encoding="ascii") as f:
             f.write("%d\n" % os.getpid())

@@ -63,6 +63,10 @@ impl Engine {
     }
 }
 
+/// The PAM service of the Aurora DSQL look-alike: the `service` field of the
+/// verifier's log lines for its logins.
+pub const DSQL_PAM_SERVICE: &str = "rds-iam-dsql";
+
 /// An AWS access key of the test bed's key table (fixed, test-only strings).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AwsKey {
@@ -74,24 +78,90 @@ pub struct AwsKey {
     pub session_token: Option<String>,
 }
 
+/// The AWS-style names of one server of the test bed, all resolving to 127.0.0.1 and
+/// all in its certificate. The verifier accepts a token signed for any of them (with
+/// that name's region), as an Aurora instance accepts its instance, cluster, reader and
+/// proxy endpoints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    /// Instance endpoint, `NAME.ID.us-east-1.rds.amazonaws.com`.
+    pub instance: String,
+    /// Cluster (writer) endpoint, `NAME.cluster-ID.us-east-1.rds.amazonaws.com`.
+    pub cluster: String,
+    /// Reader endpoint, `NAME.cluster-ro-ID.us-east-1.rds.amazonaws.com`.
+    pub reader: String,
+    /// RDS Proxy-style endpoint, `NAME-proxy.proxy-ID.us-east-1.rds.amazonaws.com`.
+    pub proxy: String,
+    /// A GovCloud name, `NAME.ID.us-gov-west-1.rds.amazonaws.com`
+    /// (region [`Testbed::govcloud_region`]).
+    pub govcloud: String,
+    /// A China-partition name, `NAME.ID.cn-north-1.rds.amazonaws.com.cn`
+    /// (region [`Testbed::china_region`]).
+    pub china: String,
+}
+
+impl Endpoints {
+    /// Every name: instance, cluster, reader, proxy, GovCloud, China.
+    pub fn all(&self) -> [&str; 6] {
+        [
+            &self.instance,
+            &self.cluster,
+            &self.reader,
+            &self.proxy,
+            &self.govcloud,
+            &self.china,
+        ]
+    }
+}
+
 /// Everything tests need to know about the test bed, read from its env file.
 #[derive(Debug, Clone)]
 pub struct Testbed {
     /// The env file this was read from.
     pub env_file: PathBuf,
-    /// The only region the verifier accepts (`us-east-1`).
+    /// The region of `localhost` and of the us-east-1 endpoint names (`us-east-1`).
     pub region: String,
-    /// Host name of the PostgreSQL server (`localhost`, which tokens must be signed for).
+    /// `localhost`: tokens for it must be signed for [`Testbed::region`], given
+    /// explicitly (the name names no region). Most tests use [`Testbed::pg_endpoint`].
     pub pg_host: String,
     /// Port of the PostgreSQL server (tokens must be signed for this port).
     pub pg_port: u16,
-    /// Host name of the MariaDB server.
+    /// `localhost`, for MariaDB (see [`Testbed::pg_host`]).
     pub mysql_host: String,
     /// Port of the MariaDB server.
     pub mysql_port: u16,
+    /// The PostgreSQL server's instance endpoint name
+    /// (`rdsiam-pg.c0ffee123456.us-east-1.rds.amazonaws.com`).
+    pub pg_endpoint: String,
+    /// The MariaDB server's instance endpoint name
+    /// (`rdsiam-mysql.c0ffee123456.us-east-1.rds.amazonaws.com`).
+    pub mysql_endpoint: String,
+    /// Every name of the PostgreSQL server.
+    pub pg_endpoints: Endpoints,
+    /// Every name of the MariaDB server.
+    pub mysql_endpoints: Endpoints,
+    /// The region of the GovCloud names (`us-gov-west-1`).
+    pub govcloud_region: String,
+    /// The region of the China names (`cn-north-1`).
+    pub china_region: String,
+    /// The Aurora DSQL look-alike's endpoint name
+    /// (`abcdefghijklmnopqrstuvwxyz.dsql.us-east-1.on.aws`); it also answers to
+    /// `localhost` (signed with [`Testbed::dsql_region`]).
+    pub dsql_endpoint: String,
+    /// Port of the DSQL look-alike (its own PostgreSQL cluster; DSQL tokens carry no port).
+    pub dsql_port: u16,
+    /// The DSQL look-alike's non-admin role (`app_role`): `DbConnect` tokens.
+    pub dsql_role: String,
+    /// The DSQL look-alike's admin role (`admin`): `DbConnectAdmin` tokens.
+    pub dsql_admin_role: String,
+    /// The region of [`Testbed::dsql_endpoint`] (`us-east-1`).
+    pub dsql_region: String,
+    /// The DSQL look-alike's database (`postgres`, as on DSQL).
+    pub dsql_database: String,
     /// The database (PostgreSQL) / schema (MariaDB) the test users may use.
     pub database: String,
-    /// The test CA that signed both servers' certificates (for `localhost`, `127.0.0.1`).
+    /// The test CA that signed the servers' certificates (for their endpoint names,
+    /// `localhost`, `127.0.0.1` and `::1`; the DSQL look-alike's for its own name).
     pub ca_file: PathBuf,
     /// The IAM user, on both servers.
     pub iam_user: String,
@@ -182,6 +252,19 @@ impl Testbed {
                 },
             })
         };
+        let endpoints = |engine: &str| -> Result<Endpoints, String> {
+            let name = |kind: &str| get(&format!("RDS_TESTBED_{engine}_{kind}ENDPOINT"));
+            Ok(Endpoints {
+                instance: name("")?,
+                cluster: name("CLUSTER_")?,
+                reader: name("READER_")?,
+                proxy: name("PROXY_")?,
+                govcloud: name("GOVCLOUD_")?,
+                china: name("CHINA_")?,
+            })
+        };
+        let pg_endpoints = endpoints("PG")?;
+        let mysql_endpoints = endpoints("MYSQL")?;
         Ok(Testbed {
             env_file: path.to_path_buf(),
             region: get("RDS_TESTBED_REGION")?,
@@ -189,6 +272,18 @@ impl Testbed {
             pg_port: port("RDS_TESTBED_PG_PORT")?,
             mysql_host: get("RDS_TESTBED_MYSQL_HOST")?,
             mysql_port: port("RDS_TESTBED_MYSQL_PORT")?,
+            pg_endpoint: pg_endpoints.instance.clone(),
+            mysql_endpoint: mysql_endpoints.instance.clone(),
+            pg_endpoints,
+            mysql_endpoints,
+            govcloud_region: get("RDS_TESTBED_GOVCLOUD_REGION")?,
+            china_region: get("RDS_TESTBED_CHINA_REGION")?,
+            dsql_endpoint: get("RDS_TESTBED_DSQL_ENDPOINT")?,
+            dsql_port: port("RDS_TESTBED_DSQL_PORT")?,
+            dsql_role: get("RDS_TESTBED_DSQL_ROLE")?,
+            dsql_admin_role: get("RDS_TESTBED_DSQL_ADMIN_ROLE")?,
+            dsql_region: get("RDS_TESTBED_DSQL_REGION")?,
+            dsql_database: get("RDS_TESTBED_DSQL_DATABASE")?,
             database: get("RDS_TESTBED_DATABASE")?,
             ca_file: file("RDS_TESTBED_CA_FILE")?,
             iam_user: get("RDS_TESTBED_IAM_USER")?,
@@ -204,11 +299,41 @@ impl Testbed {
         })
     }
 
-    /// Host name of `engine`'s server.
+    /// `localhost` for `engine`'s server (the explicit-region path).
     pub fn host(&self, engine: Engine) -> &str {
         match engine {
             Engine::Postgres => &self.pg_host,
             Engine::MySql => &self.mysql_host,
+        }
+    }
+
+    /// The instance endpoint name of `engine`'s server: connect to it with no region
+    /// set anywhere, as a service on AWS does (the region is in the name).
+    pub fn endpoint(&self, engine: Engine) -> &str {
+        match engine {
+            Engine::Postgres => &self.pg_endpoint,
+            Engine::MySql => &self.mysql_endpoint,
+        }
+    }
+
+    /// Every name of `engine`'s server.
+    pub fn endpoints(&self, engine: Engine) -> &Endpoints {
+        match engine {
+            Engine::Postgres => &self.pg_endpoints,
+            Engine::MySql => &self.mysql_endpoints,
+        }
+    }
+
+    /// The region the verifier wants tokens for `host` (any spelling) signed for: that of
+    /// the GovCloud or China names, else [`Testbed::region`].
+    pub fn region_of(&self, host: &str) -> &str {
+        let host = host.to_ascii_lowercase();
+        if [&self.pg_endpoints.govcloud, &self.mysql_endpoints.govcloud].contains(&&host) {
+            &self.govcloud_region
+        } else if [&self.pg_endpoints.china, &self.mysql_endpoints.china].contains(&&host) {
+            &self.china_region
+        } else {
+            &self.region
         }
     }
 
@@ -220,12 +345,12 @@ impl Testbed {
         }
     }
 
-    /// A request for a token the server accepts: `user` at `engine`'s host and
-    /// port, the test bed's region, the long-term key, signed now. Change its
-    /// fields to get tokens the server must refuse.
+    /// A request for a token the server accepts: `user` at `engine`'s instance
+    /// endpoint and port, its region, the long-term key, signed now. Change its
+    /// fields (or use [`TokenRequest::for_host`]) to get other tokens.
     pub fn token_request(&self, engine: Engine, user: &str) -> TokenRequest {
         TokenRequest {
-            host: self.host(engine).to_owned(),
+            host: self.endpoint(engine).to_owned(),
             port: self.port(engine),
             user: user.to_owned(),
             region: self.region.clone(),
@@ -239,12 +364,46 @@ impl Testbed {
         self.token_request(engine, user).mint()
     }
 
+    /// A request for a DSQL token the DSQL look-alike accepts for `role`: its endpoint
+    /// and region, `DbConnectAdmin` for the admin role and `DbConnect` for any other,
+    /// 900 s, the long-term key, signed now.
+    pub fn dsql_token_request(&self, role: &str) -> DsqlTokenRequest {
+        DsqlTokenRequest {
+            host: self.dsql_endpoint.clone(),
+            region: self.dsql_region.clone(),
+            admin: role == self.dsql_admin_role,
+            expires_in: 900,
+            key: self.access_key.clone(),
+            signing_time: None,
+        }
+    }
+
+    /// A valid DSQL token for `role`, minted by botocore.
+    pub fn mint_dsql_token(&self, role: &str) -> String {
+        self.dsql_token_request(role).mint()
+    }
+
+    /// A psql call as `role` with `password` over verified TLS to the DSQL
+    /// look-alike's endpoint, in its database.
+    pub fn dsql_client(&self, role: &str, password: &str) -> ClientCall {
+        ClientCall {
+            engine: Engine::Postgres,
+            host: self.dsql_endpoint.clone(),
+            port: self.dsql_port,
+            user: role.to_owned(),
+            password: password.to_owned(),
+            database: self.dsql_database.clone(),
+            tls: Tls::Verified,
+            ca_file: self.ca_file.clone(),
+        }
+    }
+
     /// A command-line client call (psql / mariadb) as `user` with `password`,
-    /// over verified TLS to `engine`'s server, in the test database.
+    /// over verified TLS to `engine`'s instance endpoint, in the test database.
     pub fn client(&self, engine: Engine, user: &str, password: &str) -> ClientCall {
         ClientCall {
             engine,
-            host: self.host(engine).to_owned(),
+            host: self.endpoint(engine).to_owned(),
             port: self.port(engine),
             user: user.to_owned(),
             password: password.to_owned(),
@@ -283,6 +442,13 @@ pub struct TokenRequest {
 }
 
 impl TokenRequest {
+    /// Signs for `host` (spelled as given) with the region the bed wants for it.
+    pub fn for_host(mut self, bed: &Testbed, host: &str) -> TokenRequest {
+        self.region = bed.region_of(host).to_owned();
+        self.host = host.to_owned();
+        self
+    }
+
     /// Signs at `time` instead of now (e.g. 20 minutes ago, for an expired token).
     pub fn signed_at(mut self, time: SystemTime) -> TokenRequest {
         self.signing_time = Some(time);
@@ -294,45 +460,105 @@ impl TokenRequest {
     /// # Panics
     /// When the helper fails (no python3/botocore: run `tests/rds-emulator/setup`).
     pub fn mint(&self) -> String {
-        let script = rds_emulator_dir().join("mint_token.py");
-        let mut cmd = Command::new("python3");
-        cmd.arg(&script)
-            .arg("--host")
-            .arg(&self.host)
-            .arg("--port")
-            .arg(self.port.to_string())
-            .arg("--user")
-            .arg(&self.user)
-            .arg("--region")
-            .arg(&self.region)
-            // Credentials via the environment, not the command line.
-            .env("AWS_ACCESS_KEY_ID", &self.key.access_key_id)
-            .env("AWS_SECRET_ACCESS_KEY", &self.key.secret_access_key)
-            .env_remove("AWS_SESSION_TOKEN")
-            .env_remove("AWS_PROFILE")
-            .env("AWS_CONFIG_FILE", "/dev/null")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
-        if let Some(session) = &self.key.session_token {
-            cmd.env("AWS_SESSION_TOKEN", session);
-        }
-        if let Some(time) = self.signing_time {
-            cmd.arg("--signing-time").arg(iso8601_utc(time));
-        }
-        let out = cmd
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run python3 {}: {e}", script.display()));
-        assert!(
-            out.status.success(),
-            "{} failed ({}): {}",
-            script.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout)
-            .expect("token is UTF-8")
-            .trim()
-            .to_owned()
+        let port = self.port.to_string();
+        mint_with_botocore(
+            &[
+                "--host",
+                &self.host,
+                "--port",
+                &port,
+                "--user",
+                &self.user,
+                "--region",
+                &self.region,
+            ],
+            &self.key,
+            self.signing_time,
+        )
     }
+}
+
+/// What to ask botocore for to get an Aurora DSQL token
+/// (`generate_db_connect_auth_token` / `generate_db_connect_admin_auth_token`).
+#[derive(Debug, Clone)]
+pub struct DsqlTokenRequest {
+    /// Host name the token is signed for (no port: DSQL tokens carry none).
+    pub host: String,
+    /// Signing region.
+    pub region: String,
+    /// `Action=DbConnectAdmin` (the admin role) rather than `DbConnect`.
+    pub admin: bool,
+    /// `X-Amz-Expires`, in seconds (the look-alike accepts 1..=604800).
+    pub expires_in: u64,
+    /// Credentials to sign with (a session token, if any, goes into the token).
+    pub key: AwsKey,
+    /// Signing time; `None` means now.
+    pub signing_time: Option<SystemTime>,
+}
+
+impl DsqlTokenRequest {
+    /// Signs at `time` instead of now (e.g. 20 minutes ago, for an expired token).
+    pub fn signed_at(mut self, time: SystemTime) -> DsqlTokenRequest {
+        self.signing_time = Some(time);
+        self
+    }
+
+    /// Mints the token with botocore.
+    ///
+    /// # Panics
+    /// When the helper fails (no python3/botocore: run `tests/rds-emulator/setup`).
+    pub fn mint(&self) -> String {
+        let expires_in = self.expires_in.to_string();
+        mint_with_botocore(
+            &[
+                "--dsql",
+                if self.admin { "admin" } else { "connect" },
+                "--host",
+                &self.host,
+                "--region",
+                &self.region,
+                "--expires-in",
+                &expires_in,
+            ],
+            &self.key,
+            self.signing_time,
+        )
+    }
+}
+
+/// Runs `mint_token.py` with `args`, `key` in the environment (never on the command
+/// line) and, if given, a fixed signing time; returns the token.
+fn mint_with_botocore(args: &[&str], key: &AwsKey, signing_time: Option<SystemTime>) -> String {
+    let script = rds_emulator_dir().join("mint_token.py");
+    let mut cmd = Command::new("python3");
+    cmd.arg(&script)
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", &key.access_key_id)
+        .env("AWS_SECRET_ACCESS_KEY", &key.secret_access_key)
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
+    if let Some(session) = &key.session_token {
+        cmd.env("AWS_SESSION_TOKEN", session);
+    }
+    if let Some(time) = signing_time {
+        cmd.arg("--signing-time").arg(iso8601_utc(time));
+    }
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run python3 {}: {e}", script.display()));
+    assert!(
+        out.status.success(),
+        "{} failed ({}): {}",
+        script.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("token is UTF-8")
+        .trim()
+        .to_owned()
 }
 
 /// Formats a time as ISO 8601 UTC with seconds, e.g. `2024-08-26T22:00:00Z`.
@@ -430,6 +656,12 @@ pub struct ClientOutcome {
 }
 
 impl ClientCall {
+    /// Connects to `host` (verify-full checks the certificate against it).
+    pub fn host(mut self, host: &str) -> ClientCall {
+        self.host = host.to_owned();
+        self
+    }
+
     /// Uses or skips TLS.
     pub fn tls(mut self, tls: Tls) -> ClientCall {
         self.tls = tls;
@@ -746,6 +978,53 @@ mod tests {
             ("PG_PORT", "15432"),
             ("MYSQL_HOST", "localhost"),
             ("MYSQL_PORT", "13306"),
+            ("PG_ENDPOINT", "pg.id.us-east-1.rds.amazonaws.com"),
+            (
+                "PG_CLUSTER_ENDPOINT",
+                "pg.cluster-id.us-east-1.rds.amazonaws.com",
+            ),
+            (
+                "PG_READER_ENDPOINT",
+                "pg.cluster-ro-id.us-east-1.rds.amazonaws.com",
+            ),
+            (
+                "PG_PROXY_ENDPOINT",
+                "pg-proxy.proxy-id.us-east-1.rds.amazonaws.com",
+            ),
+            (
+                "PG_GOVCLOUD_ENDPOINT",
+                "pg.id.us-gov-west-1.rds.amazonaws.com",
+            ),
+            ("PG_CHINA_ENDPOINT", "pg.id.cn-north-1.rds.amazonaws.com.cn"),
+            ("MYSQL_ENDPOINT", "my.id.us-east-1.rds.amazonaws.com"),
+            (
+                "MYSQL_CLUSTER_ENDPOINT",
+                "my.cluster-id.us-east-1.rds.amazonaws.com",
+            ),
+            (
+                "MYSQL_READER_ENDPOINT",
+                "my.cluster-ro-id.us-east-1.rds.amazonaws.com",
+            ),
+            (
+                "MYSQL_PROXY_ENDPOINT",
+                "my-proxy.proxy-id.us-east-1.rds.amazonaws.com",
+            ),
+            (
+                "MYSQL_GOVCLOUD_ENDPOINT",
+                "my.id.us-gov-west-1.rds.amazonaws.com",
+            ),
+            (
+                "MYSQL_CHINA_ENDPOINT",
+                "my.id.cn-north-1.rds.amazonaws.com.cn",
+            ),
+            ("GOVCLOUD_REGION", "us-gov-west-1"),
+            ("CHINA_REGION", "cn-north-1"),
+            ("DSQL_ENDPOINT", "abc.dsql.us-east-1.on.aws"),
+            ("DSQL_PORT", "15433"),
+            ("DSQL_ROLE", "app_role"),
+            ("DSQL_ADMIN_ROLE", "admin"),
+            ("DSQL_REGION", "us-east-1"),
+            ("DSQL_DATABASE", "postgres"),
             ("DATABASE", "rdsiam"),
             ("CA_FILE", "ca.pem"),
             ("IAM_USER", "iam_user"),
@@ -775,5 +1054,26 @@ mod tests {
         assert_eq!(bed.keys_dir, PathBuf::from("/abs/keys.d"));
         assert_eq!(bed.temp_key.session_token.as_deref(), Some("tok=="));
         assert_eq!(bed.access_key.session_token, None);
+        assert_eq!(
+            bed.endpoint(Engine::Postgres),
+            "pg.id.us-east-1.rds.amazonaws.com"
+        );
+        assert_eq!(
+            bed.endpoints(Engine::MySql).reader,
+            "my.cluster-ro-id.us-east-1.rds.amazonaws.com"
+        );
+        assert_eq!(
+            bed.region_of("MY.ID.US-GOV-WEST-1.RDS.AMAZONAWS.COM"),
+            "us-gov-west-1"
+        );
+        assert_eq!(
+            bed.region_of("pg.id.cn-north-1.rds.amazonaws.com.cn"),
+            "cn-north-1"
+        );
+        assert_eq!(bed.region_of("localhost"), "us-east-1");
+        assert_eq!(bed.dsql_port, 15433);
+        let admin = bed.dsql_token_request(&bed.dsql_admin_role);
+        assert!(admin.admin && admin.host == "abc.dsql.us-east-1.on.aws");
+        assert!(!bed.dsql_token_request(&bed.dsql_role).admin);
     }
 }
