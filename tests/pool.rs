@@ -741,6 +741,107 @@ async fn a_certificate_for_another_name_is_refused_before_any_token_is_sent() {
     );
 }
 
+/// Issue 12 section 5, what works: a tunnel (here a loopback forwarder on another port)
+/// reached through the endpoint name, which resolves to it (the bed's hosts block), with
+/// `signing_port` naming the endpoint's port; verify-full against the name, no region and
+/// no `signing_host`. Without `signing_port` the token names the tunnel's port and the
+/// server refuses it, which shows the setting is what makes it work.
+#[tokio::test]
+async fn a_tunnel_reached_through_the_endpoint_name_works_with_verify_full() {
+    let bed = Testbed::load();
+    for engine in [Engine::Postgres, Engine::MySql] {
+        let tunnel = forwarder("127.0.0.1", server_addr(&bed, engine), false).await;
+        let scheme = match engine {
+            Engine::Postgres => "postgres",
+            Engine::MySql => "mysql",
+        };
+        let url = format!(
+            "{scheme}://{}@{}:{}/{}",
+            bed.iam_user,
+            bed.endpoint(engine),
+            tunnel.port(),
+            bed.database
+        );
+        let auth = iam(&bed, credentials(&bed.access_key)).signing_port(bed.port(engine));
+        assert_eq!(select_42(engine, auth, &url).await, 42, "{engine:?}");
+
+        let unsigned_port = iam(&bed, credentials(&bed.access_key));
+        let err = match engine {
+            Engine::Postgres => PgPoolOptions::new()
+                .iam_auth(unsigned_port)
+                .connect(&url)
+                .await
+                .map(|_| ()),
+            Engine::MySql => MySqlPoolOptions::new()
+                .iam_auth(unsigned_port)
+                .connect(&url)
+                .await
+                .map(|_| ()),
+        }
+        .expect_err("a token signed for the tunnel's port is refused");
+        assert_eq!(err.kind(), ErrorKind::TokenRefused, "{engine:?}: {err}");
+    }
+}
+
+/// Issue 12 section 5, what cannot work: connecting to `localhost` with `signing_host` set
+/// to the endpoint, trusting only AWS's roots (as against real RDS, whose certificate
+/// names the endpoint only), is refused before anything is signed or sent, with the
+/// recipe that works. The listener behind `localhost:PORT` is never even connected to.
+#[tokio::test]
+async fn a_tunnel_on_localhost_with_signing_host_is_refused_with_the_recipe() {
+    let bed = Testbed::load();
+    let listener = TcpListener::bind(("127.0.0.1", 0)).await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&accepted);
+    tokio::spawn(async move {
+        while listener.accept().await.is_ok() {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    let provider = SteeredProvider::new(&bed.access_key);
+    for engine in [Engine::Postgres, Engine::MySql] {
+        let endpoint = bed.endpoint(engine).to_owned();
+        let auth = IamAuth::from_credentials_provider(provider.clone())
+            .signing_host(endpoint.clone())
+            .signing_port(bed.port(engine));
+        let url = url_at(&bed, engine, &bed.iam_user, "localhost")
+            .replace(&format!(":{}/", bed.port(engine)), &format!(":{port}/"));
+        let err = match engine {
+            Engine::Postgres => PgPoolOptions::new()
+                .iam_auth(auth)
+                .connect_lazy(&url)
+                .await
+                .map(|_| ()),
+            Engine::MySql => MySqlPoolOptions::new()
+                .iam_auth(auth)
+                .connect_lazy(&url)
+                .await
+                .map(|_| ()),
+        }
+        .expect_err("refused before signing");
+        assert_eq!(err.kind(), ErrorKind::Config, "{engine:?}: {err}");
+        let message = err.to_string();
+        for needed in [
+            format!("127.0.0.1 {endpoint}"),
+            "AWS-StartPortForwardingSessionToRemoteHost".to_owned(),
+            format!("signing_port({})", bed.port(engine)),
+            "no token was signed or sent".to_owned(),
+        ] {
+            assert!(
+                message.contains(&needed),
+                "{needed:?} missing from: {message}"
+            );
+        }
+    }
+    assert_eq!(
+        provider.calls(),
+        0,
+        "no credentials fetched, nothing signed"
+    );
+    assert_eq!(accepted.load(Ordering::SeqCst), 0, "nothing connected");
+}
+
 #[tokio::test]
 async fn a_signing_host_lets_you_connect_through_another_address() {
     let bed = Testbed::load();

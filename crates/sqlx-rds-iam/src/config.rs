@@ -131,16 +131,30 @@ impl IamAuth {
         self
     }
 
-    /// Signs tokens for this host instead of the host you connect to: connect through a
-    /// tunnel or custom DNS name, sign for the RDS endpoint (RDS refuses tokens signed for
-    /// any other name). TLS still verifies the host you connect to.
+    /// Signs tokens for this host instead of the host you connect to (RDS and DSQL refuse
+    /// tokens signed for any name but the endpoint's).
+    ///
+    /// TLS still verifies the host you connect to, and sqlx has no separate TLS name: an
+    /// AWS certificate names the endpoint, so connecting to `localhost` (a tunnel) or a
+    /// custom DNS name can never pass verify-full against AWS's roots. The pool refuses
+    /// that set-up before it signs anything, with this recipe instead: **connect to the
+    /// endpoint name itself and make it resolve to the tunnel** (a hosts-file line
+    /// `127.0.0.1 ENDPOINT`; with SSM, `aws ssm start-session --document-name
+    /// AWS-StartPortForwardingSessionToRemoteHost --parameters
+    /// host=ENDPOINT,portNumber=5432,localPortNumber=15432` plus that line), with
+    /// [`IamAuth::signing_port`] when the local port differs. Then no `signing_host` is
+    /// needed at all. It is for a host whose certificate comes from a CA you add
+    /// ([`IamAuth::add_root_certificates_file`], `sslrootcert` / `ssl-ca`): a proxy of your
+    /// own in front of the database, or a test server.
     ///
     /// # Example
     ///
     /// ```
     /// # use aws_credential_types::Credentials;
+    /// // A proxy at db-proxy.internal whose certificate is signed by your own CA.
     /// let auth = sqlx_rds_iam::IamAuth::from_credentials_provider(Credentials::from_keys("AKIDEXAMPLE", "secret", None))
-    ///     .signing_host("mydb.abc123.us-east-1.rds.amazonaws.com");
+    ///     .signing_host("mydb.abc123.us-east-1.rds.amazonaws.com")
+    ///     .add_root_certificates_pem(b"-----BEGIN CERTIFICATE-----\n...".as_slice());
     /// # let _ = auth;
     /// ```
     pub fn signing_host(mut self, host: impl Into<String>) -> Self {
@@ -148,13 +162,17 @@ impl IamAuth {
         self
     }
 
-    /// Signs tokens for this port instead of the port you connect to (a tunnel that maps
-    /// `localhost:15432` to the endpoint's `5432`).
+    /// Signs tokens for this port instead of the port you connect to: a tunnel that maps
+    /// local port `15432` to the endpoint's `5432`, reached as
+    /// `postgres://app@ENDPOINT:15432/app` with `ENDPOINT` resolving to the tunnel (see
+    /// [`IamAuth::signing_host`]).
     ///
     /// # Example
     ///
     /// ```
     /// # use aws_credential_types::Credentials;
+    /// // /etc/hosts: 127.0.0.1 mydb.abc123.us-east-1.rds.amazonaws.com; the tunnel listens
+    /// // on 15432: connect to postgres://app@mydb.abc123.us-east-1.rds.amazonaws.com:15432/app
     /// let auth = sqlx_rds_iam::IamAuth::from_credentials_provider(Credentials::from_keys("AKIDEXAMPLE", "secret", None))
     ///     .signing_port(5432);
     /// # let _ = auth;
@@ -256,16 +274,19 @@ impl IamAuth {
     /// Amazon roots) plus the ones you add, not the RDS bundle; the pool's `max_lifetime`
     /// is kept at 55 minutes or less (DSQL closes connections after 60). Set the region
     /// with [`IamAuth::region`] (or the `SdkConfig`) unless the name carries it, and
-    /// [`IamAuth::signing_host`] when the cluster endpoint is another name.
+    /// [`IamAuth::signing_host`] when the cluster endpoint is another name (a server whose
+    /// certificate comes from a CA you add; for a tunnel, connect to the endpoint name
+    /// made to resolve to it, as [`IamAuth::signing_host`] explains).
     ///
     /// # Example
     ///
     /// ```
     /// # use aws_credential_types::Credentials;
-    /// // A tunnel on localhost to the cluster abcdefghijklmnopqrstuvwxyz.
+    /// // A DSQL-compatible test server at dsql.test.internal, with a certificate of your CA.
     /// let auth = sqlx_rds_iam::IamAuth::from_credentials_provider(Credentials::from_keys("AKIDEXAMPLE", "secret", None))
     ///     .dsql()
-    ///     .signing_host("abcdefghijklmnopqrstuvwxyz.dsql.us-east-1.on.aws");
+    ///     .region("us-east-1")
+    ///     .add_root_certificates_pem(b"-----BEGIN CERTIFICATE-----\n...".as_slice());
     /// // A bare cluster id: postgres://admin@abcdefghijklmnopqrstuvwxyz/postgres
     /// let by_id = sqlx_rds_iam::IamAuth::from_credentials_provider(Credentials::from_keys("AKIDEXAMPLE", "secret", None))
     ///     .dsql()

@@ -45,6 +45,10 @@ pub(crate) mod sealed {
             insecure: bool,
         ) -> Result<Options<Self>, String>;
 
+        /// Whether the options name a CA of the user's own (`sslrootcert` / `ssl-ca`: the
+        /// URL, the connect options or `PGSSLROOTCERT`).
+        fn names_user_roots(options: &Options<Self>) -> bool;
+
         /// The same options with `password`.
         fn with_password(options: &Options<Self>, password: &str) -> Options<Self>;
 
@@ -90,12 +94,7 @@ fn with_user_roots<O: sqlx::ConnectOptions>(
     url_safe: &O,
     key: &str,
 ) -> Result<Vec<u8>, String> {
-    let url = url_safe.to_url_lossy();
-    let Some(value) = url
-        .query_pairs()
-        .find(|(name, _)| name == key)
-        .map(|(_, value)| value.into_owned())
-    else {
+    let Some(value) = user_roots_setting(url_safe, key) else {
         return Ok(roots_pem);
     };
     let user_pem = match value.strip_prefix("file: ") {
@@ -120,12 +119,23 @@ fn with_user_roots<O: sqlx::ConnectOptions>(
     Ok(roots_pem)
 }
 
+/// The `key` (`sslrootcert` / `ssl-ca`) setting of `url_safe`, as `to_url_lossy` writes it
+/// (`file: PATH` or the PEM text), if the user's options name one (see [`with_user_roots`]).
+#[cfg_attr(not(any(feature = "postgres", feature = "mysql")), allow(dead_code))]
+fn user_roots_setting<O: sqlx::ConnectOptions>(url_safe: &O, key: &str) -> Option<String> {
+    url_safe
+        .to_url_lossy()
+        .query_pairs()
+        .find(|(name, _)| name == key)
+        .map(|(_, value)| value.into_owned())
+}
+
 #[cfg(feature = "postgres")]
 mod postgres {
     use sqlx::Postgres;
     use sqlx::postgres::{PgConnectOptions, PgSslMode};
 
-    use super::{IamDatabase, sealed::Engine, tcp_endpoint, with_user_roots};
+    use super::{IamDatabase, sealed::Engine, tcp_endpoint, user_roots_setting, with_user_roots};
 
     #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
     impl IamDatabase for Postgres {}
@@ -166,6 +176,11 @@ mod postgres {
                     Err(weak_pg_mode_message(name, env.as_deref()))
                 }
             }
+        }
+
+        fn names_user_roots(options: &PgConnectOptions) -> bool {
+            let url_safe = options.clone().host("localhost").username("user");
+            user_roots_setting(&url_safe, "sslrootcert").is_some()
         }
 
         fn with_password(options: &PgConnectOptions, password: &str) -> PgConnectOptions {
@@ -212,7 +227,7 @@ mod mysql {
     use sqlx::MySql;
     use sqlx::mysql::{MySqlConnectOptions, MySqlSslMode};
 
-    use super::{IamDatabase, sealed::Engine, tcp_endpoint, with_user_roots};
+    use super::{IamDatabase, sealed::Engine, tcp_endpoint, user_roots_setting, with_user_roots};
 
     #[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
     impl IamDatabase for MySql {}
@@ -255,6 +270,11 @@ mod mysql {
                     mysql_mode_name(weaker)
                 )),
             }
+        }
+
+        fn names_user_roots(options: &MySqlConnectOptions) -> bool {
+            let url_safe = options.clone().host("localhost").username("user");
+            user_roots_setting(&url_safe, "ssl-ca").is_some()
         }
 
         fn with_password(options: &MySqlConnectOptions, password: &str) -> MySqlConnectOptions {

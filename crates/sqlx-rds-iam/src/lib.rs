@@ -87,6 +87,7 @@ mod pool;
 mod refresh;
 mod retry;
 mod tls;
+mod tunnel;
 
 pub use config::IamAuth;
 pub use database::IamDatabase;

@@ -249,6 +249,14 @@ impl<DB: IamDatabase> Prepared<DB> {
             (false, true) => Engine::MySql,
             (false, false) => Engine::Postgres,
         };
+        crate::tunnel::check_signing_host(
+            &host,
+            auth.signing_host.as_deref(),
+            auth.signing_port.unwrap_or(port),
+            auth.tls.has_user_roots() || DB::names_user_roots(&options),
+            auth.tls.insecure,
+            engine == Engine::Dsql,
+        )?;
         let signer = auth.signer(&host, port, &user, engine == Engine::Dsql)?;
         let roots = match engine {
             Engine::Dsql => auth.tls.dsql_roots_pem(),

@@ -23,6 +23,11 @@ impl TlsPolicy {
         self.extra_roots_pem.extend_from_slice(pem);
     }
 
+    /// Whether the user added roots of their own.
+    pub(crate) fn has_user_roots(&self) -> bool {
+        !self.extra_roots_pem.is_empty()
+    }
+
     /// The PEM text of every trusted root: the RDS roots of `region`, then the user's.
     ///
     /// sqlx adds these to its webpki (Mozilla) roots; it offers no way to trust these alone.
