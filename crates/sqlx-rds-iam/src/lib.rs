@@ -42,8 +42,10 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod config;
+mod credentials;
 mod database;
 mod error;
+mod handle;
 mod pool;
 mod refresh;
 mod tls;
@@ -51,6 +53,7 @@ mod tls;
 pub use config::IamAuth;
 pub use database::IamDatabase;
 pub use error::{Error, ErrorKind};
+pub use handle::{IamPoolHandle, IamPoolStatus};
 pub use pool::{IamAuthExt, IamPoolOptions};
 /// Every RDS root CA the adapter trusts by default, as PEM (re-exported from
 /// [`rds_iam_certs`]): AWS's global bundle followed by the GovCloud roots.
