@@ -276,29 +276,6 @@ impl AuthTokenSigner {
         ))
     }
 
-    /// The current time by the signer's time source: the time a token signed now would
-    /// carry. This is the wall clock (unless a time source was set), so callers that
-    /// decide when a token is too old should ask it rather than a monotonic timer.
-    ///
-    /// # Example
-    ///
-    /// ```
-    /// use aws_credential_types::Credentials;
-    /// use aws_smithy_async::time::StaticTimeSource;
-    /// use rds_iam_token::AuthTokenSigner;
-    ///
-    /// let signer = AuthTokenSigner::rds("mydb.abc123.us-east-1.rds.amazonaws.com", 5432, "app")
-    ///     .credentials_provider(Credentials::from_keys("AKIDEXAMPLE", "secret", None))
-    ///     .time_source(StaticTimeSource::from_secs(1_724_709_600))
-    ///     .build()?;
-    /// let since_epoch = signer.now().duration_since(std::time::UNIX_EPOCH).unwrap();
-    /// assert_eq!(since_epoch.as_secs(), 1_724_709_600);
-    /// # Ok::<(), rds_iam_token::Error>(())
-    /// ```
-    pub fn now(&self) -> SystemTime {
-        self.inner.time_source.now()
-    }
-
     /// The region tokens are signed for.
     ///
     /// # Example

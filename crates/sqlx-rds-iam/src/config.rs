@@ -261,6 +261,15 @@ impl IamAuth {
         self
     }
 
+    /// Where "now" comes from: the explicit time source, else the `SdkConfig`'s, else the
+    /// system clock.
+    pub(crate) fn clock(&self) -> SharedTimeSource {
+        self.time_source
+            .clone()
+            .or_else(|| self.sdk_config.as_ref()?.time_source())
+            .unwrap_or_default()
+    }
+
     /// A token signer for `host:port` and `user`, with these settings.
     pub(crate) fn signer(
         &self,
@@ -281,11 +290,7 @@ impl IamAuth {
         if let Some(region) = &self.region {
             builder = builder.region(region.clone());
         }
-        let time_source = self
-            .time_source
-            .clone()
-            .or_else(|| self.sdk_config.as_ref()?.time_source())
-            .unwrap_or_default();
+        let time_source = self.clock();
         let provider = self
             .credentials_provider
             .clone()

@@ -244,7 +244,13 @@ fn keep_fresh<DB: IamDatabase>(
     auth: &IamAuth,
     handle: &IamPoolHandle,
 ) {
-    let refresher = refresh::Refresher::new(pool.clone(), signer, token, auth.max_token_age);
+    let refresher = refresh::Refresher::new(
+        pool.clone(),
+        signer,
+        auth.clock(),
+        token,
+        auth.max_token_age,
+    );
     handle.attach(Arc::clone(&refresher));
     refresh::register(refresher);
 }

@@ -66,6 +66,7 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant as StdInstant, SystemTime};
 
+use aws_smithy_async::time::SharedTimeSource;
 use rds_iam_token::{AuthToken, AuthTokenSigner};
 use sqlx::Pool;
 use tokio::time::Instant;
@@ -84,6 +85,8 @@ const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
 const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
 /// The driver looks at the wall clock at least this often (monotonic time).
 const TICK: Duration = Duration::from_secs(1);
+/// Closed pools are let go every this many looks (a closed pool is never signed for).
+const SWEEP_EVERY: u64 = 10;
 /// How far the wall clock may move away from the monotonic clock between two looks
 /// before it counts as a jump (a suspend, a VM pause, a clock step).
 const JUMP_TOLERANCE: Duration = Duration::from_secs(2);
@@ -141,6 +144,9 @@ impl<DB: IamDatabase> PasswordSlot for Pool<DB> {
 
 /// One pool's token: the one in place, when to replace it, and how the last attempt went.
 pub(crate) struct Refresher {
+    /// The signer's time source (the wall clock unless set), kept here too so that the
+    /// driver's look at a pool touches as little memory as it can.
+    clock: SharedTimeSource,
     pool: Box<dyn PasswordSlot>,
     signer: AuthTokenSigner,
     schedule: Schedule,
@@ -181,6 +187,7 @@ impl Refresher {
     pub(crate) fn new<DB: IamDatabase>(
         pool: Pool<DB>,
         signer: AuthTokenSigner,
+        clock: SharedTimeSource,
         current: AuthToken,
         max_age: Duration,
     ) -> Arc<Self> {
@@ -189,8 +196,9 @@ impl Refresher {
         let wait = schedule
             .after_token(&current)
             .unwrap_or_else(|| schedule.next_wait(dying));
-        let now = signer.now();
+        let now = clock.now();
         Arc::new(Self {
+            clock,
             pool: Box::new(pool),
             schedule,
             max_age,
@@ -210,7 +218,7 @@ impl Refresher {
 
     /// The driver's look: whether to refresh now, and why. Marks the refresh as queued.
     fn due(&self, at: Instant) -> Option<Why> {
-        let now = self.signer.now();
+        let now = self.clock.now();
         let mut state = lock(&self.state);
         let (seen_wall, seen_at) = std::mem::replace(&mut state.seen, (now, at));
         if state.queued {
@@ -237,7 +245,7 @@ impl Refresher {
         {
             let _signing = self.signing.lock().await;
             // `ensure_fresh` may have signed meanwhile.
-            let still_due = why == Why::Jumped || self.signer.now() >= lock(&self.state).next_at;
+            let still_due = why == Why::Jumped || self.clock.now() >= lock(&self.state).next_at;
             if still_due && !self.pool.is_closed() {
                 // Failures are logged and kept for the status.
                 let _ = self.sign_and_apply().await;
@@ -265,16 +273,16 @@ impl Refresher {
                 "the pool is closed: IAM tokens are no longer refreshed for it",
             ));
         }
-        if !self.is_stale(self.signer.now()) {
+        if !self.is_stale(self.clock.now()) {
             return Ok(());
         }
         let _signing = self.signing.lock().await;
-        let attempt = if self.is_stale(self.signer.now()) {
+        let attempt = if self.is_stale(self.clock.now()) {
             self.sign_and_apply().await
         } else {
             Ok(())
         };
-        let now = self.signer.now();
+        let now = self.clock.now();
         let state = lock(&self.state);
         let young = now
             .duration_since(state.current.signed_at())
@@ -300,7 +308,7 @@ impl Refresher {
         let signer = &self.signer;
         let schedule = self.schedule;
         let attempt = tokio::time::timeout(schedule.sign_timeout(), sign_token(signer)).await;
-        let now = signer.now();
+        let now = self.clock.now();
         let mut state = lock(&self.state);
         let state = &mut *state;
         match attempt {
@@ -392,7 +400,7 @@ impl Refresher {
 
     /// The pool's IAM state now.
     pub(crate) fn status(&self) -> IamPoolStatus {
-        let now = self.signer.now();
+        let now = self.clock.now();
         let state = lock(&self.state);
         let current = &state.current;
         IamPoolStatus {
@@ -450,13 +458,15 @@ impl Drop for Deregister {
     }
 }
 
-/// One runtime's driver: looks at every open pool's wall clock once a period and starts
-/// the refreshes that are due; lets closed pools go; ends when none is left.
+/// One runtime's driver: looks at every pool's wall clock once a period and starts the
+/// refreshes that are due; lets closed pools go (a sweep every [`SWEEP_EVERY`] looks, and
+/// a closed pool is never signed for); ends when none is left.
 async fn drive(id: tokio::runtime::Id, watched: Arc<Watched>) {
     let _deregister = Deregister(id, Arc::clone(&watched));
     let mut next = Instant::now();
-    loop {
-        let period = {
+    let mut period = TICK;
+    for look in 0u64.. {
+        if look % SWEEP_EVERY == 0 {
             let mut drivers = lock(&DRIVERS);
             let mut pools = lock(&watched.pools);
             pools.retain(|pool| !pool.pool.is_closed());
@@ -469,15 +479,18 @@ async fn drive(id: tokio::runtime::Id, watched: Arc<Watched>) {
                 tracing::debug!("no open IAM pool left on this runtime; token refresh stopped");
                 return;
             }
-            pools.iter().map(|pool| pool.period()).min().unwrap_or(TICK)
-        };
+        }
         next = (next + period).max(Instant::now());
         tokio::time::sleep_until(next).await;
         let at = Instant::now();
-        let due: Vec<_> = lock(&watched.pools)
-            .iter()
-            .filter_map(|pool| pool.due(at).map(|why| (Arc::clone(pool), why)))
-            .collect();
+        let mut due = Vec::new();
+        period = TICK;
+        for pool in lock(&watched.pools).iter() {
+            period = period.min(pool.period());
+            if let Some(why) = pool.due(at) {
+                due.push((Arc::clone(pool), why));
+            }
+        }
         for (pool, why) in due {
             tokio::spawn(pool.refresh(why));
         }
