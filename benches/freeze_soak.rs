@@ -8,8 +8,11 @@
 //! parent freezes all children with SIGSTOP for `BENCH_FREEZE_SECONDS` (default 8: longer
 //! than the 5 s window), resumes them with SIGCONT, lets them run 1.5 s, and does that
 //! `BENCH_FREEZES` times (default 20). The children tell a resume by the wall clock (more
-//! than 2 s since their last connection) and report whether the first connection after it
-//! was refused. Modes:
+//! than 2 s since their last connection) and report whether the first connection started
+//! after it was refused. A connection the freeze caught in the middle of its login is
+//! counted apart: its token was fresh when it started and is old when the server reads
+//! it, so the server refuses it whatever the client does. Other connections must all
+//! succeed. Modes:
 //! - `plain`: connections only, as a service that does nothing special; the pool's
 //!   refresh and the first connection race at resume;
 //! - `explicit`: `IamPoolHandle::ensure_fresh_token()` before each connection (the start of
@@ -104,7 +107,17 @@ async fn run_child<DB: IamDatabase>(
         let resumed = now.duration_since(last).unwrap_or_default() > RESUME_GAP;
         last = now;
         let outcome = connect_once(&pool, explicit.then_some(&iam)).await;
-        let kind = if resumed { "R" } else { "N" };
+        // A connection the freeze caught in the middle of its login sends a token that
+        // was fresh when it started and is old when the server reads it: whatever the
+        // client does, it is refused (counted apart).
+        let spanned = SystemTime::now().duration_since(now).unwrap_or_default() > RESUME_GAP;
+        let kind = if spanned {
+            "S"
+        } else if resumed {
+            "R"
+        } else {
+            "N"
+        };
         match outcome {
             Ok(()) => println!("{kind} ok"),
             Err(err) => println!("{kind} fail {}", err.replace('\n', " ")),
@@ -134,6 +147,8 @@ async fn connect_once<DB: Database>(
 struct Tally {
     resumes: u64,
     resumes_failed: u64,
+    spanning: u64,
+    spanning_failed: u64,
     others: u64,
     others_failed: u64,
     errors: Vec<String>,
@@ -187,11 +202,13 @@ fn parent() {
                 continue;
             };
             let tally = &mut tallies[index];
-            let resumed = line.starts_with('R');
             let failed = line.contains(" fail ");
-            if resumed {
+            if line.starts_with('R') {
                 tally.resumes += 1;
                 tally.resumes_failed += u64::from(failed);
+            } else if line.starts_with('S') {
+                tally.spanning += 1;
+                tally.spanning_failed += u64::from(failed);
             } else {
                 tally.others += 1;
                 tally.others_failed += u64::from(failed);
@@ -242,6 +259,8 @@ fn parent() {
                     json!({
                         "resumes": t.resumes,
                         "first_after_resume_refused": t.resumes_failed,
+                        "frozen_mid_login": t.spanning,
+                        "frozen_mid_login_refused": t.spanning_failed,
                         "other_connections": t.others,
                         "other_connections_failed": t.others_failed,
                         "sample_errors": t.errors,

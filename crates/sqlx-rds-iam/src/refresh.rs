@@ -35,8 +35,9 @@
 //! and signing is retried with exponential backoff until it succeeds again.
 //!
 //! # Lifetime
-//! The driver holds a clone of each pool (sqlx 0.9 has no weak pool handle) and lets it go
-//! at its first look after the pool is closed: `pool.close().await` stops all signing.
+//! The driver holds a clone of each pool (sqlx 0.9 has no weak pool handle).
+//! `pool.close().await` stops all signing for it at once (a closed pool is never signed
+//! for), and the driver lets the clone go within 10 looks (10 s).
 //! If every handle is dropped without `close()`, the driver's clone keeps the pool and its
 //! idle connections alive, signing a token every half max age, until the Tokio runtime
 //! shuts down (the driver then ends, and lets all its pools go); so close pools you are
