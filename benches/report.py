@@ -555,7 +555,8 @@ if many and "iam" in many and "password" in many:
     out(f"- memory for the pools, IAM / password = **{ratio:.2f}x** (target <= 1.1x: {verdict(ratio <= 1.1)})")
     rot, exp = iam.get("rotation"), iam.get("explicit")
     if rot:
-        out(f"- credential fetches: {iam['fetches_at_start']} to make all {iam['pools']} pools; **{rot['fetches']}** for "
+        out(f"- credential fetches: {iam['fetches_at_start']} to make all {iam['pools']} pools (they reuse the "
+            f"credentials an earlier pool of the same `IamAuth` fetched); **{rot['fetches']}** for "
             f"a credentials rotation (the pools' clock moved 56 minutes: credentials within 5 minutes of expiry, "
             f"every token past its refresh point) (target 1: {verdict(rot['fetches'] == 1)})")
         out(f"- after that wall-clock jump, every pool's connect options carried a new token "

@@ -41,12 +41,19 @@ use crate::refresh::Refresher;
 /// let one: i32 = sqlx::query_scalar("select 1").fetch_one(&pool).await?;
 /// # let _ = one; Ok(()) }
 /// ```
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct IamPoolHandle {
     refresher: Arc<OnceLock<Arc<Refresher>>>,
 }
 
 impl IamPoolHandle {
+    /// A handle for a pool not created yet.
+    pub(crate) fn new() -> Self {
+        Self {
+            refresher: Arc::default(),
+        }
+    }
+
     /// Ties the handle to the pool its options created.
     pub(crate) fn attach(&self, refresher: Arc<Refresher>) {
         // `connect*` consume the options, so a handle is attached at most once.

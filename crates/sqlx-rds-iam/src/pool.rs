@@ -53,7 +53,7 @@ impl<DB: IamDatabase> IamAuthExt<DB> for PoolOptions<DB> {
         IamPoolOptions {
             pool_options: self,
             auth,
-            handle: IamPoolHandle::default(),
+            handle: IamPoolHandle::new(),
         }
     }
 }
