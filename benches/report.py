@@ -5,12 +5,17 @@
 
 RESULTS_DIR holds: machine.json, steps.json (what ran, what was skipped and why),
 criterion's token estimates (criterion/token/*), botocore.json, rds-signer.json,
-connections.json, churn.json, memory.json, and the text output of the whole-process
-scripts (cli.txt, cold-start.txt, build-cost.txt). Whatever is missing is reported as
-not measured, with the reason from steps.json.
+connections.json, churn.json, memory.json, freeze-soak.json, many-pools.json, and the
+text output of the whole-process scripts (cli.txt, cold-start.txt, build-cost.txt).
+Whatever is missing is reported as not measured, with the reason from steps.json.
+
+With BENCH_ONLY=STEP,... (`scripts/bench --only`) and an existing OUTPUT, only the
+sections of those steps are written into OUTPUT (replaced, or added before "What ran"),
+each marked with the date and commit of this run; the rest of OUTPUT stays as it was.
 """
 
 import json
+import os
 import pathlib
 import sys
 
@@ -472,6 +477,102 @@ else:
     out(f"Not measured in this run ({step_note('memory')}).")
     out("")
 
+# ---------------------------------------------------------------------------------------
+out("## Freeze and thaw: the first connection after a resume")
+out("")
+soak = load("freeze-soak.json")
+if soak:
+    out(f"[benches/freeze_soak.rs](benches/freeze_soak.rs): per engine, two processes with an IAM pool "
+        f"(one connection, `max_token_age` {soak['max_token_age_s']} s) on the bed's short-lived user, whose "
+        f"tokens the bed refuses once older than {soak['window_s']} s; each opens a new physical connection "
+        f"every {soak['connect_every_ms']} ms. All four processes are frozen together with SIGSTOP for "
+        f"{soak['freeze_s']:g} s (longer than the window) and resumed with SIGCONT, {soak['freezes']} times; "
+        "each process counts the first connection after every resume. `plain`: connections only (the "
+        "pool's refresh and that connection race at resume); `explicit`: "
+        "`IamPoolHandle::ensure_fresh_token()` before each connection (the start of a unit of work, as "
+        "[examples/lambda.rs](examples/lambda.rs) does per invocation).")
+    out("")
+    out("| engine | mode | first connections after a resume | refused | caught mid-login by a freeze | refused | other connections | refused |")
+    out("|---|---|---:|---:|---:|---:|---:|---:|")
+    for engine, modes in ordered(soak["engines"], ENGINES):
+        title = "PostgreSQL" if engine == "postgres" else "MariaDB"
+        for mode, r in ordered(modes, ["plain", "explicit"]):
+            out(f"| {title} | `{mode}` | {r['resumes']} | {r['first_after_resume_refused']} | "
+                f"{r.get('frozen_mid_login', 0)} | {r.get('frozen_mid_login_refused', 0)} | "
+                f"{r['other_connections']} | {r['other_connections_failed']} |")
+    out("")
+    out("A connection the freeze caught in the middle of its login sent a token that was fresh "
+        "when it started and old when the server read it; no client can help that, so it is "
+        "counted apart. Every other connection must succeed.")
+    out("")
+    explicit_refused = sum(m["explicit"]["first_after_resume_refused"] for m in soak["engines"].values() if "explicit" in m)
+    explicit_total = sum(m["explicit"]["resumes"] for m in soak["engines"].values() if "explicit" in m)
+    plain_refused = sum(m["plain"]["first_after_resume_refused"] for m in soak["engines"].values() if "plain" in m)
+    plain_total = sum(m["plain"]["resumes"] for m in soak["engines"].values() if "plain" in m)
+    out(f"- with `ensure_fresh_token`: **{explicit_refused}** of {explicit_total} first connections refused "
+        f"(target 0: {verdict(explicit_refused == 0 and explicit_total > 0)})")
+    out(f"- without it: **{plain_refused}** of {plain_total} refused: the remaining window (reported, no target; "
+        "stated in the README and `refresh.rs`)")
+    others = sum(r["other_connections_failed"] for m in soak["engines"].values() for r in m.values())
+    out(f"- other connections refused: **{others}** (target 0: {verdict(others == 0)})")
+    samples = [e for m in soak["engines"].values() for r in m.values() for e in r.get("sample_errors", [])][:2]
+    if samples:
+        out(f"- refusals look like: `{samples[0][:160]}`")
+    out("")
+else:
+    out(f"Not measured in this run ({step_note('freeze-soak')}).")
+    out("")
+
+# ---------------------------------------------------------------------------------------
+out("## Many pools: 1,000 lazy IAM pools against 1,000 password pools")
+out("")
+many = load("many-pools.json")
+if many and "iam" in many and "password" in many:
+    iam, pw = many["iam"], many["password"]
+    kib = lambda k: f"{k / 1024:.1f} MiB"
+    out(f"[benches/many_pools.rs](benches/many_pools.rs): {iam['pools']} lazy PostgreSQL pools per process "
+        "(sqlx's default pool settings, no connection open), IAM pools (one shared `IamAuth`: one "
+        "credentials source, one refresh driver for the runtime) in one process and password pools with "
+        "the same TLS options (a copy of an IAM pool's connect options with the control user's "
+        "password) in another, run at the same time. Memory = resident set (VmRSS) after the pools are "
+        "made over the same process just before; idle CPU = the process's CPU time over "
+        f"{iam['idle_seconds']:.0f} s of doing nothing.")
+    out("")
+    out("| | IAM pools | password pools |")
+    out("|---|---:|---:|")
+    out(f"| time to make them | {iam['make_ms']:.0f} ms | {pw['make_ms']:.0f} ms |")
+    out(f"| resident memory before → after | {kib(iam['rss_before_kib'])} → {kib(iam['rss_after_kib'])} | "
+        f"{kib(pw['rss_before_kib'])} → {kib(pw['rss_after_kib'])} |")
+    gi = iam["rss_after_kib"] - iam["rss_before_kib"]
+    gp = pw["rss_after_kib"] - pw["rss_before_kib"]
+    out(f"| memory for the pools (per pool) | {kib(gi)} ({gi / iam['pools']:.1f} KiB) | {kib(gp)} ({gp / pw['pools']:.1f} KiB) |")
+    out(f"| idle CPU over {iam['idle_seconds']:.0f} s | {iam['idle_cpu_ms']:.1f} ms ({iam['idle_cpu_percent_of_one_core']:.3f}% of one core) | "
+        f"{pw['idle_cpu_ms']:.1f} ms ({pw['idle_cpu_percent_of_one_core']:.3f}%) |")
+    out("")
+    ratio = many["rss_growth_ratio_iam_over_password"]
+    out(f"- idle CPU of the {iam['pools']} IAM pools: **{iam['idle_cpu_percent_of_one_core']:.3f}%** of one core "
+        f"(target <= 0.1%: {verdict(iam['idle_cpu_percent_of_one_core'] <= 0.1)})")
+    out(f"- memory for the pools, IAM / password = **{ratio:.2f}x** (target <= 1.1x: {verdict(ratio <= 1.1)})")
+    rot, exp = iam.get("rotation"), iam.get("explicit")
+    if rot:
+        out(f"- credential fetches: {iam['fetches_at_start']} to make all {iam['pools']} pools (they reuse the "
+            f"credentials an earlier pool of the same `IamAuth` fetched); **{rot['fetches']}** for "
+            f"a credentials rotation (the pools' clock moved 56 minutes: credentials within 5 minutes of expiry, "
+            f"every token past its refresh point) (target 1: {verdict(rot['fetches'] == 1)})")
+        out(f"- after that wall-clock jump, every pool's connect options carried a new token "
+            f"**{rot['all_swapped_ms']:.0f} ms** later (the driver's next look is up to 1 s away; "
+            f"process CPU meanwhile {rot['cpu_ms_with_polling']:.1f} ms, the benchmark's own polling of the "
+            "pools' status included)")
+    if exp:
+        out(f"- `ensure_fresh_token()` on all {iam['pools']} pools after a 3-minute jump (each signs and swaps in a "
+            f"token): **{exp['all_ms']:.1f} ms** ({exp['us_per_pool']:.1f} us per pool, {exp['cpu_ms']:.1f} ms CPU); "
+            f"at the default `max_token_age` (a token every 150 s) that is "
+            f"{exp['cpu_ms'] / 150 / 10:.4f}% of one core on top of the idle figure")
+    out("")
+else:
+    out(f"Not measured in this run ({step_note('many-pools')}).")
+    out("")
+
 verbatim("Build cost", "build-cost", "build-cost.txt",
          "[benches/build-cost.sh](benches/build-cost.sh): clean release builds of small programs "
          "(dependencies fetched beforehand), each from an empty target directory: `token-only` "
@@ -499,5 +600,50 @@ for step, s in steps.items():
     out(f"| {step} | {s.get('status', '?')}{(': ' + s['note']) if s.get('note') else ''} |")
 out("")
 
-output.write_text("\n".join(lines))
-print(f"wrote {output}")
+# Which sections each step writes (by heading), for BENCH_ONLY.
+STEP_SECTIONS = {
+    "token": "## Token minting", "botocore": "## Token minting", "rds-signer": "## Token minting",
+    "cli": "## `rds-iam token`", "cold-start": "## Cold start",
+    "connections": "## Opening new connections", "connections-quickack": "## Opening new connections",
+    "churn": "## Connection churn", "memory": "## Memory:", "build-cost": "## Build cost",
+    "cli-footprint": "## The `rds-iam` tool's footprint", "freeze-soak": "## Freeze and thaw",
+    "many-pools": "## Many pools",
+}
+
+
+def sections(text_lines):
+    """[(heading, [lines])] split at `## ` headings; the part before the first is ''."""
+    parts = [("", [])]
+    for line in text_lines:
+        if line.startswith("## "):
+            parts.append((line, []))
+        parts[-1][1].append(line)
+    return parts
+
+
+only = [s for s in os.environ.get("BENCH_ONLY", "").split(",") if s]
+if only and output.is_file():
+    prefixes = {STEP_SECTIONS[s] for s in only if s in STEP_SECTIONS}
+    fresh = {h: body for h, body in sections(lines) if any(h.startswith(p) for p in prefixes)}
+    stamp = (f"*Measured by `scripts/bench --only {','.join(only)}` on {machine.get('date', '?')}, "
+             f"commit {machine.get('commit', '?')}, on the machine above.*")
+    for heading in fresh:
+        fresh[heading] = fresh[heading][:2] + [stamp, ""] + fresh[heading][2:]
+    merged = []
+    for heading, body in sections(output.read_text().splitlines()):
+        match = next((h for h in fresh if h.split(":")[0] == heading.split(":")[0]), None)
+        if match:
+            merged.extend(fresh.pop(match))
+            continue
+        if heading.startswith("## What ran"):
+            for rest in fresh.values():
+                merged.extend(rest)
+            fresh = {}
+        merged.extend(body)
+    for rest in fresh.values():
+        merged.extend(rest)
+    output.write_text("\n".join(merged).rstrip("\n") + "\n")
+    print(f"updated {', '.join(only)} in {output}")
+else:
+    output.write_text("\n".join(lines))
+    print(f"wrote {output}")

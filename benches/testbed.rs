@@ -77,7 +77,8 @@ impl Bed {
         )
     }
 
-    fn iam(&self) -> IamAuth {
+    /// IAM settings for the bed: its long-term key, region and CA.
+    pub(crate) fn iam(&self) -> IamAuth {
         IamAuth::from_credentials_provider(self.credentials())
             .region(self.get("REGION").to_owned())
             .add_root_certificates_file(self.ca_file())
@@ -85,9 +86,20 @@ impl Bed {
     }
 
     fn url(&self, scheme: &str, host_key: &str, port_key: &str) -> String {
+        self.url_for(scheme, host_key, port_key, "IAM_USER")
+    }
+
+    /// A URL for the user named by `RDS_TESTBED_{user_key}` (no password).
+    pub(crate) fn url_for(
+        &self,
+        scheme: &str,
+        host_key: &str,
+        port_key: &str,
+        user_key: &str,
+    ) -> String {
         format!(
             "{scheme}://{}@{}:{}/{}",
-            self.get("IAM_USER"),
+            self.get(user_key),
             self.get(host_key),
             self.get(port_key),
             self.get("DATABASE")

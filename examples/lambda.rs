@@ -6,6 +6,14 @@
 //! database, a missing grant), that invocation returns an error and the next one tries
 //! again, instead of the environment failing its init for good.
 //!
+//! **Fresh tokens after a freeze.** Lambda freezes the environment between invocations,
+//! for seconds or hours. The pool re-signs its token by the wall clock within a second of
+//! thawing, but the invocation's first new connection can race that refresh and present
+//! the old, expired token (refused: sqlx does not retry logins). So each invocation starts
+//! with `IamPoolHandle::ensure_fresh_token()`: nothing happens when the token is fresh (a
+//! clock read), and when it is stale a new one is signed (microseconds; credentials
+//! come from the environment) and swapped in before the query.
+//!
 //! Deploy with cargo-lambda (`cargo lambda build --release --example lambda`, then
 //! `cargo lambda deploy`), with:
 //! - `DATABASE_URL=postgres://app_user@mydb.abc123.us-east-1.rds.amazonaws.com:5432/app`
@@ -63,30 +71,36 @@ use aws_credential_types::provider::ProvideCredentials;
 use lambda_http::{Body, Error, Request, Response, run, service_fn};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
-use sqlx_rds_iam::{IamAuth, IamAuthExt};
+use sqlx_rds_iam::{IamAuth, IamAuthExt, IamPoolHandle};
 use tokio::sync::OnceCell;
 
-/// The execution environment's pool: created by the first invocation, reused after.
-static POOL: OnceCell<PgPool> = OnceCell::const_new();
+/// The execution environment's pool and its IAM handle: created by the first invocation,
+/// reused after.
+static POOL: OnceCell<(PgPool, IamPoolHandle)> = OnceCell::const_new();
 
-/// The pool, built on first use.
+/// The pool, built on first use, with a token younger than the maximum age in place.
 async fn pool() -> Result<&'static PgPool, Error> {
-    POOL.get_or_try_init(|| async {
-        let url = std::env::var("DATABASE_URL").map_err(|_| {
-            "set DATABASE_URL, e.g. DATABASE_URL=postgres://app_user@mydb.abc123.us-east-1.rds.amazonaws.com:5432/app"
-        })?;
-        let pool = PgPoolOptions::new()
-            // An execution environment handles one invocation at a time: one connection
-            // is enough, and keeps the database's connection count at one per
-            // environment.
-            .max_connections(1)
-            .acquire_timeout(Duration::from_secs(5))
-            .iam_auth(iam_auth_from_env().await?)
-            .connect(&url)
-            .await?;
-        Ok::<_, Error>(pool)
-    })
-    .await
+    let (pool, iam) = POOL
+        .get_or_try_init(|| async {
+            let url = std::env::var("DATABASE_URL").map_err(|_| {
+                "set DATABASE_URL, e.g. DATABASE_URL=postgres://app_user@mydb.abc123.us-east-1.rds.amazonaws.com:5432/app"
+            })?;
+            let options = PgPoolOptions::new()
+                // An execution environment handles one invocation at a time: one
+                // connection is enough, and keeps the database's connection count at one
+                // per environment.
+                .max_connections(1)
+                .acquire_timeout(Duration::from_secs(5))
+                .iam_auth(iam_auth_from_env().await?);
+            let iam = options.handle();
+            let pool = options.connect(&url).await?;
+            Ok::<_, Error>((pool, iam))
+        })
+        .await?;
+    // The environment may have been frozen since the last invocation: make sure the
+    // token new connections present is fresh (see the top of this file).
+    iam.ensure_fresh_token().await?;
+    Ok(pool)
 }
 
 /// IAM settings for Lambda: the credentials in the environment when Lambda put them

@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
@@ -10,6 +11,7 @@ use aws_smithy_async::time::{SharedTimeSource, TimeSource};
 use aws_types::SdkConfig;
 use rds_iam_token::{AuthTokenSigner, SignerBuilder};
 
+use crate::credentials::SharedCredentialsCache;
 use crate::dsql;
 use crate::error::Error;
 use crate::tls::TlsPolicy;
@@ -58,6 +60,8 @@ pub struct IamAuth {
     pub(crate) tls: TlsPolicy,
     /// Sign Aurora DSQL tokens whatever the host name ([`IamAuth::dsql`]).
     pub(crate) dsql: bool,
+    /// Shared by clones: the pools of one `IamAuth` fetch credentials once per rotation.
+    pub(crate) credentials_cache: Arc<SharedCredentialsCache>,
 }
 
 impl IamAuth {
@@ -109,6 +113,7 @@ impl IamAuth {
             max_token_age: DEFAULT_MAX_TOKEN_AGE,
             tls: TlsPolicy::default(),
             dsql: false,
+            credentials_cache: Arc::default(),
         }
     }
 
@@ -318,6 +323,15 @@ impl IamAuth {
         self
     }
 
+    /// Where "now" comes from: the explicit time source, else the `SdkConfig`'s, else the
+    /// system clock.
+    pub(crate) fn clock(&self) -> SharedTimeSource {
+        self.time_source
+            .clone()
+            .or_else(|| self.sdk_config.as_ref()?.time_source())
+            .unwrap_or_default()
+    }
+
     /// A token signer for `host:port` and `user`, with these settings: an Aurora DSQL
     /// signer when `dsql` (see [`IamAuth::is_dsql`]).
     pub(crate) fn signer(
@@ -344,12 +358,18 @@ impl IamAuth {
         if let Some(region) = &self.region {
             builder = builder.region(region.clone());
         }
-        if let Some(provider) = &self.credentials_provider {
-            builder = builder.credentials_provider(provider.clone());
+        let time_source = self.clock();
+        let provider = self
+            .credentials_provider
+            .clone()
+            .or_else(|| self.sdk_config.as_ref()?.credentials_provider());
+        if let Some(provider) = provider {
+            builder = builder.credentials_provider(
+                self.credentials_cache
+                    .provider(provider, time_source.clone()),
+            );
         }
-        if let Some(time_source) = &self.time_source {
-            builder = builder.time_source(time_source.clone());
-        }
+        builder = builder.time_source(time_source);
         if let Some(sdk_config) = &self.sdk_config {
             builder = builder.sdk_config(sdk_config);
         }

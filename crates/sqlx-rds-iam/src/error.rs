@@ -95,6 +95,11 @@ impl Error {
         )
     }
 
+    /// No usable token could be had: credentials missing or expired.
+    pub(crate) fn credentials(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Credentials, message)
+    }
+
     pub(crate) fn insecure(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::InsecureTransport, message)
     }

@@ -61,9 +61,17 @@
 //! # What it guarantees
 //! - **Fresh tokens**: each new connection presents a token younger than
 //!   [`IamAuth::max_token_age`] (5 minutes by default), signed from credentials current at
-//!   that time; credential rotation and expiring role credentials are followed. If
-//!   credentials cannot be had for a while, the last token is kept while it is valid and
-//!   signing is retried with backoff.
+//!   that time; credential rotation and expiring role credentials are followed. Token age
+//!   is wall-clock time, and the refresh follows the wall clock: within a second after a
+//!   suspend, VM pause or clock step, new connections carry a new token. If credentials
+//!   cannot be had for a while, the last token is kept while it is valid and signing is
+//!   retried with backoff.
+//! - **Frozen processes**: [`IamPoolOptions::handle`] gives an [`IamPoolHandle`] whose
+//!   [`ensure_fresh_token`](IamPoolHandle::ensure_fresh_token) makes sure, at the start of
+//!   a unit of work (a Lambda invocation), that new connections carry a fresh token, and
+//!   whose [`status`](IamPoolHandle::status) reports the pool's IAM state.
+//! - **Many pools**: the pools of one [`IamAuth`] share one credentials cache, and one
+//!   task per Tokio runtime watches all of them.
 //! - **Verified TLS**: verify-full (PostgreSQL) / VERIFY_IDENTITY (MySQL) against the
 //!   embedded RDS CA bundles ([`RDS_CA_BUNDLE_PEM`]) plus sqlx's webpki roots (DSQL: the
 //!   webpki roots only, which hold the Amazon roots); add your own CA with
@@ -73,16 +81,18 @@
 //!
 //! # Closing
 //! Close pools with `pool.close().await`: that stops token refresh. A pool dropped
-//! without closing stays alive with its refresh task until the runtime shuts down (sqlx
-//! 0.9 has no weak pool handle); see the `refresh` module's notes in the source.
+//! without closing stays alive, and refreshed, until the runtime shuts down (sqlx 0.9 has
+//! no weak pool handle); see the `refresh` module's notes in the source.
 
 // docs.rs builds with `--cfg docsrs` on nightly: mark feature-gated items there.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod config;
+mod credentials;
 mod database;
 mod dsql;
 mod error;
+mod handle;
 mod pool;
 mod refresh;
 mod retry;
@@ -92,6 +102,7 @@ mod tunnel;
 pub use config::IamAuth;
 pub use database::IamDatabase;
 pub use error::{Error, ErrorKind};
+pub use handle::{IamPoolHandle, IamPoolStatus};
 pub use pool::{IamAuthExt, IamPoolOptions};
 /// Every RDS root CA the adapter trusts by default, as PEM (re-exported from
 /// [`rds_iam_certs`]): AWS's global bundle followed by the GovCloud roots.

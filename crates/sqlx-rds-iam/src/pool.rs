@@ -1,6 +1,7 @@
 //! `PoolOptions::iam_auth`: the one call that turns IAM authentication on.
 
 use std::fmt;
+use std::sync::Arc;
 
 use sqlx::pool::{Pool, PoolOptions};
 
@@ -8,6 +9,7 @@ use crate::config::IamAuth;
 use crate::database::{IamDatabase, Options};
 use crate::dsql;
 use crate::error::{ConnectContext, Engine, Error};
+use crate::handle::IamPoolHandle;
 use crate::refresh;
 
 /// Adds [`iam_auth`](IamAuthExt::iam_auth) to sqlx's `PgPoolOptions` and
@@ -52,6 +54,7 @@ impl<DB: IamDatabase> IamAuthExt<DB> for PoolOptions<DB> {
         IamPoolOptions {
             pool_options: self,
             auth,
+            handle: IamPoolHandle::new(),
         }
     }
 }
@@ -76,9 +79,34 @@ impl<DB: IamDatabase> IamAuthExt<DB> for PoolOptions<DB> {
 pub struct IamPoolOptions<DB: IamDatabase> {
     pool_options: PoolOptions<DB>,
     auth: IamAuth,
+    handle: IamPoolHandle,
 }
 
 impl<DB: IamDatabase> IamPoolOptions<DB> {
+    /// A handle on the token of the pool these options will create: make sure it is fresh
+    /// at the start of a unit of work (a Lambda invocation), and read the pool's IAM state.
+    /// Take it before `connect*`, which consume the options; it works once the pool is
+    /// created. See [`IamPoolHandle`].
+    ///
+    /// # Example
+    ///
+    /// ```no_run
+    /// # async fn demo(auth: sqlx_rds_iam::IamAuth) -> Result<(), sqlx_rds_iam::Error> {
+    /// use sqlx::postgres::PgPoolOptions;
+    /// use sqlx_rds_iam::IamAuthExt;
+    ///
+    /// let options = PgPoolOptions::new().iam_auth(auth);
+    /// let iam = options.handle();
+    /// let pool = options
+    ///     .connect_lazy("postgres://app_user@mydb.abc123.us-east-1.rds.amazonaws.com/app")
+    ///     .await?;
+    /// iam.ensure_fresh_token().await?;
+    /// # let _ = pool; Ok(()) }
+    /// ```
+    pub fn handle(&self) -> IamPoolHandle {
+        self.handle.clone()
+    }
+
     /// Parses `url`, signs a token and opens the pool's first connection.
     ///
     /// # Errors
@@ -140,11 +168,12 @@ impl<DB: IamDatabase> IamPoolOptions<DB> {
                     },
                 )
             })?;
-        refresh::spawn(
-            pool.clone(),
+        keep_fresh(
+            &pool,
             prepared.signer,
             prepared.token,
-            self.auth.max_token_age,
+            &self.auth,
+            &self.handle,
         );
         Ok(pool)
     }
@@ -195,14 +224,34 @@ impl<DB: IamDatabase> IamPoolOptions<DB> {
         let pool = prepared
             .pool_options(self.pool_options)
             .connect_lazy_with(prepared.options);
-        refresh::spawn(
-            pool.clone(),
+        keep_fresh(
+            &pool,
             prepared.signer,
             prepared.token,
-            self.auth.max_token_age,
+            &self.auth,
+            &self.handle,
         );
         Ok(pool)
     }
+}
+
+/// Hands a new pool to the token refresh, and ties its handle to it.
+fn keep_fresh<DB: IamDatabase>(
+    pool: &Pool<DB>,
+    signer: rds_iam_token::AuthTokenSigner,
+    token: rds_iam_token::AuthToken,
+    auth: &IamAuth,
+    handle: &IamPoolHandle,
+) {
+    let refresher = refresh::Refresher::new(
+        pool.clone(),
+        signer,
+        auth.clock(),
+        token,
+        auth.max_token_age,
+    );
+    handle.attach(Arc::clone(&refresher));
+    refresh::register(refresher);
 }
 
 impl<DB: IamDatabase> fmt::Debug for IamPoolOptions<DB> {

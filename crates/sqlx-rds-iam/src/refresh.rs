@@ -4,9 +4,22 @@
 //! # How it works
 //! sqlx 0.9 has no per-connection hook: a pool reads its connect options (password
 //! included) afresh for every new physical connection, and `Pool::set_connect_options`
-//! replaces them. So a task per pool signs a new token every half of the maximum token
-//! age and swaps it in; every new connection then presents a token younger than the
-//! maximum age. Open connections are unaffected: a token only matters at login.
+//! replaces them. So a new token is signed every half of the maximum token age and
+//! swapped in; every new connection then presents a token younger than the maximum age.
+//! Open connections are unaffected: a token only matters at login.
+//!
+//! Tokens age by the wall clock (the signer's time source), not by Tokio's timers, which
+//! run on the monotonic clock: Linux's monotonic clock stands still while the system is
+//! suspended, and may across a VM pause (a frozen Lambda environment). So one driver task
+//! per Tokio runtime, whatever the number of pools, looks at every pool's wall clock at
+//! least once a second of monotonic time (more often for a `max_token_age` under 4 s) and
+//! refreshes, each in a short task of its own, the pools whose refresh point has passed by
+//! the wall clock, or whose wall clock jumped (moved more than 2 s away from the monotonic
+//! clock since the last look). So within one second of monotonic time after the wall
+//! clock passes the refresh point or jumps, the pool's connect options carry a new token;
+//! a connection opened within that second may still carry the old one. A thousand idle
+//! pools cost one timer, and one look at each per second (about half a microsecond each:
+//! 0.04% of one core for 1,000 idle pools, BENCHMARKS.md).
 //!
 //! A token dies with the temporary credentials that signed it, even inside its 15
 //! minutes, so a token whose credentials expire before the next refresh point brings the
@@ -14,7 +27,8 @@
 //! (the token crate refetches credentials within 5 minutes of their expiry), and while the
 //! source has nothing newer, signing is tried again after 1 s, 2 s, 4 s... (at most 30 s),
 //! with a warning once the credentials it gives have expired. A token that would die
-//! sooner than the one in place does not replace it.
+//! sooner than the one in place does not replace it (unless that one is dated in the
+//! future: the wall clock went back).
 //!
 //! If a token cannot be signed (credentials source down), the last good token stays in
 //! place (until `AuthToken::expires_at`: 15 minutes after signing, or its credentials'
@@ -22,35 +36,48 @@
 //! and signing is retried with exponential backoff until it succeeds again.
 //!
 //! # Lifetime
-//! The task holds a clone of the pool (sqlx 0.9 has no weak pool handle) and ends as soon
-//! as the pool is closed: `pool.close().await` stops all signing. If every handle is
-//! dropped without `close()`, the task's clone keeps the pool and its idle connections
-//! alive, signing a token every half max age, until the Tokio runtime shuts down; so close
-//! pools you are done with (a long-running service's single pool is unaffected).
+//! The driver holds a clone of each pool (sqlx 0.9 has no weak pool handle).
+//! `pool.close().await` stops all signing for it at once (a closed pool is never signed
+//! for), and the driver lets the clone go within 10 looks (10 s).
+//! If every handle is dropped without `close()`, the driver's clone keeps the pool and its
+//! idle connections alive, signing a token every half max age, until the Tokio runtime
+//! shuts down (the driver then ends, and lets all its pools go); so close pools you are
+//! done with (a long-running service's single pool is unaffected). With no pool left, the
+//! driver ends; the next pool starts another.
 //!
 //! # Frozen processes (Lambda)
-//! The refresh runs on a timer. When a process is frozen between invocations (Lambda) for
-//! longer than the maximum age, the overdue refresh runs as soon as the process thaws, but
-//! a connection opened in that same instant may still carry the old token; past 15
-//! minutes the server refuses it (sqlx does not retry authentication failures). The next
-//! attempt succeeds. A per-connection connector removes this window.
+//! When a process is frozen (Lambda between invocations, SIGSTOP) for longer than the
+//! refresh point, the overdue refresh runs as soon as the process thaws, but nothing orders
+//! it before the first new connection: the driver and that connection race at resume, and
+//! a connection that wins presents the old token (sqlx does not retry a refused login; the
+//! next attempt succeeds). Measured on the test bed (`benches/freeze_soak.rs`, 2026-12-03:
+//! tokens refused after 5 s, `max_token_age` 2 s, a new connection every 200 ms, 20
+//! freezes of 8 s per engine), the first connection started after a resume was refused in
+//! 0 of 20 freezes on PostgreSQL and 2 of 20 on MariaDB; with
+//! `IamPoolHandle::ensure_fresh_token` called before it (the start of a unit of work, as
+//! `examples/lambda.rs` does per invocation), in 0 of 40. (A connection that a freeze
+//! catches in the middle of its login is refused whatever the client does: its token was
+//! fresh when it started.) A per-connection connector removes the race.
 //!
 //! # Moving to a connector
 //! sqlx plans a per-connection connector (launchbadge/sqlx PR 3582, `PoolConnector`).
 //! With it, this module becomes a connector whose `connect` calls `sign_token` (the
 //! signer's caches make that a few microseconds), sets the password on a copy of the
-//! options and connects; `spawn` and its task go away, and so does the lifetime caveat.
-//! Nothing outside this module changes.
+//! options and connects; the driver goes away, and so does the lifetime caveat.
+//! `IamPoolHandle::ensure_fresh_token` becomes a no-op; its status stays. Nothing outside
+//! this module changes.
 
-use std::future::Future;
-use std::pin::pin;
-use std::time::{Duration, Instant, SystemTime};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant as StdInstant, SystemTime};
 
+use aws_smithy_async::time::SharedTimeSource;
 use rds_iam_token::{AuthToken, AuthTokenSigner};
 use sqlx::Pool;
+use tokio::time::Instant;
 
 use crate::database::IamDatabase;
 use crate::error::Error;
+use crate::handle::IamPoolStatus;
 
 /// The longest wait for credentials when a pool starts; the AWS providers have their own,
 /// shorter timeouts, so this only catches a provider that hangs.
@@ -60,6 +87,13 @@ const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
 /// A token in place must stay valid this much longer than the next refresh point, for
 /// the connect latency and clock skew between this host and the database.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
+/// The driver looks at the wall clock at least this often (monotonic time).
+const TICK: Duration = Duration::from_secs(1);
+/// Closed pools are let go every this many looks (a closed pool is never signed for).
+const SWEEP_EVERY: u64 = 10;
+/// How far the wall clock may move away from the monotonic clock between two looks
+/// before it counts as a jump (a suspend, a VM pause, a clock step).
+const JUMP_TOLERANCE: Duration = Duration::from_secs(2);
 
 /// Signs the token a pool starts with.
 pub(crate) async fn first_token(signer: &AuthTokenSigner) -> Result<AuthToken, Error> {
@@ -71,7 +105,7 @@ pub(crate) async fn first_token(signer: &AuthTokenSigner) -> Result<AuthToken, E
 
 /// Signs one token and logs it (never its text).
 async fn sign_token(signer: &AuthTokenSigner) -> Result<AuthToken, rds_iam_token::Error> {
-    let started = Instant::now();
+    let started = StdInstant::now();
     let token = signer.sign().await?;
     tracing::debug!(
         host = signer.hostname(),
@@ -88,115 +122,388 @@ async fn sign_token(signer: &AuthTokenSigner) -> Result<AuthToken, rds_iam_token
     Ok(token)
 }
 
-/// Starts the task that keeps `pool`'s password a token younger than `max_age`, until the
-/// pool closes. `current` is the token the pool was created with.
-pub(crate) fn spawn<DB: IamDatabase>(
-    pool: Pool<DB>,
+/// A mutex's contents even if a panic poisoned it: every value behind these locks is
+/// replaced whole, so none is ever half-written.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// What the refresh needs of a pool, whatever its database.
+trait PasswordSlot: Send + Sync {
+    /// New connections present `password`.
+    fn set_password(&self, password: &str);
+    /// Whether `close()` was called.
+    fn is_closed(&self) -> bool;
+}
+
+impl<DB: IamDatabase> PasswordSlot for Pool<DB> {
+    fn set_password(&self, password: &str) {
+        self.set_connect_options(DB::with_password(&self.connect_options(), password));
+    }
+
+    fn is_closed(&self) -> bool {
+        Pool::is_closed(self)
+    }
+}
+
+/// One pool's token: the one in place, when to replace it, and how the last attempt went.
+pub(crate) struct Refresher {
+    /// The signer's time source (the wall clock unless set), kept here too so that the
+    /// driver's look at a pool touches as little memory as it can.
+    clock: SharedTimeSource,
+    pool: Box<dyn PasswordSlot>,
     signer: AuthTokenSigner,
-    current: AuthToken,
+    schedule: Schedule,
     max_age: Duration,
-) {
-    let close = pool.close_event();
-    tokio::spawn(async move {
-        let mut close = pin!(close);
+    state: Mutex<State>,
+    /// Held while signing, so that the driver and `ensure_fresh` never sign at once.
+    signing: tokio::sync::Mutex<()>,
+}
+
+struct State {
+    current: AuthToken,
+    /// When (by the signer's wall clock) to sign next.
+    next_at: SystemTime,
+    /// The wall and monotonic clocks at the driver's last look, to tell a jump.
+    seen: (SystemTime, Instant),
+    /// The driver has started a refresh that has not finished.
+    queued: bool,
+    /// Failed signings in a row.
+    failures: u32,
+    /// Signings in a row whose credentials were about to expire.
+    dying: u32,
+    /// Why the last refresh failed, while it has not succeeded since.
+    last_error: Option<String>,
+}
+
+/// Why the driver refreshes a pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Why {
+    /// The refresh point has passed.
+    Due,
+    /// The wall clock jumped.
+    Jumped,
+}
+
+impl Refresher {
+    /// Keeps `pool`'s password a token younger than `max_age`, starting from `current`
+    /// (the token the pool was created with), once [`register`]ed.
+    pub(crate) fn new<DB: IamDatabase>(
+        pool: Pool<DB>,
+        signer: AuthTokenSigner,
+        clock: SharedTimeSource,
+        current: AuthToken,
+        max_age: Duration,
+    ) -> Arc<Self> {
         let schedule = Schedule::new(max_age);
-        // Signings in a row whose credentials were about to expire.
-        let mut dying: u32 = u32::from(schedule.after_token(&current).is_none());
-        let mut wait = schedule
+        let dying = u32::from(schedule.after_token(&current).is_none());
+        let wait = schedule
             .after_token(&current)
             .unwrap_or_else(|| schedule.next_wait(dying));
-        let mut current = current;
-        let mut failures: u32 = 0;
-        loop {
-            let Some(()) = until_closed(&mut close, tokio::time::sleep(wait)).await else {
-                break;
-            };
-            let attempt = tokio::time::timeout(schedule.sign_timeout(), sign_token(&signer));
-            let Some(signed) = until_closed(&mut close, attempt).await else {
-                break;
-            };
-            match signed {
-                Ok(Ok(token)) => {
-                    failures = 0;
-                    // A token that dies sooner than the one in place (its credentials
-                    // expire first) does not replace it.
-                    if token.expires_at() >= current.expires_at() {
-                        let options = DB::with_password(&pool.connect_options(), token.expose());
-                        pool.set_connect_options(options);
-                        current = token;
-                    }
-                    match schedule.after_token(&current) {
-                        // The usual case: the token lives well past the next refresh.
-                        Some(next) => {
-                            dying = 0;
-                            wait = next;
-                        }
-                        // Its credentials expire within the margin and the source has
-                        // nothing newer yet: ask again, backing off.
-                        None => {
-                            dying = dying.saturating_add(1);
-                            wait = schedule.next_wait(dying);
-                            let remaining = current
-                                .expires_at()
-                                .duration_since(current.signed_at())
-                                .unwrap_or_default();
-                            if current.is_expired_at(SystemTime::now()) {
-                                tracing::warn!(
-                                    host = signer.hostname(),
-                                    access_key_id = current.access_key_id(),
-                                    retry_in_ms =
-                                        u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
-                                    "the credentials source gives only expired credentials; \
-                                     new connections will be refused until it has new ones"
-                                );
-                            } else if dying == 1 {
-                                tracing::info!(
-                                    host = signer.hostname(),
-                                    access_key_id = current.access_key_id(),
-                                    credentials_valid_for_s = remaining.as_secs(),
-                                    retry_in_ms =
-                                        u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
-                                    "the credentials that signed the token expire soon; \
-                                     signing again with credentials fetched anew"
-                                );
-                            }
-                        }
-                    }
-                }
-                outcome => {
-                    failures = failures.saturating_add(1);
-                    wait = schedule.next_wait(failures);
-                    let reason = match outcome {
-                        Ok(Err(err)) => error_chain(&err),
-                        _ => "signing timed out waiting for credentials".to_owned(),
-                    };
-                    let remaining = current
-                        .expires_at()
-                        .duration_since(SystemTime::now())
-                        .unwrap_or_default();
-                    tracing::warn!(
-                        host = signer.hostname(),
-                        region = signer.region(),
-                        error = %reason,
-                        failures,
-                        retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
-                        last_token_valid_for_s = remaining.as_secs(),
-                        "could not refresh the IAM auth token; new connections use the last \
-                         token while it is valid"
-                    );
-                }
+        let now = clock.now();
+        Arc::new(Self {
+            clock,
+            pool: Box::new(pool),
+            schedule,
+            max_age,
+            state: Mutex::new(State {
+                current,
+                next_at: now + wait,
+                seen: (now, Instant::now()),
+                queued: false,
+                failures: 0,
+                dying,
+                last_error: None,
+            }),
+            signing: tokio::sync::Mutex::new(()),
+            signer,
+        })
+    }
+
+    /// The driver's look: whether to refresh now, and why. Marks the refresh as queued.
+    fn due(&self, at: Instant) -> Option<Why> {
+        let now = self.clock.now();
+        let mut state = lock(&self.state);
+        let (seen_wall, seen_at) = std::mem::replace(&mut state.seen, (now, at));
+        if state.queued {
+            return None;
+        }
+        let monotonic = at.saturating_duration_since(seen_at);
+        let jumped = match now.duration_since(seen_wall) {
+            Ok(wall) => wall.abs_diff(monotonic) > JUMP_TOLERANCE,
+            Err(backwards) => backwards.duration() + monotonic > JUMP_TOLERANCE,
+        };
+        let why = if jumped {
+            Why::Jumped
+        } else if now >= state.next_at {
+            Why::Due
+        } else {
+            return None;
+        };
+        state.queued = true;
+        Some(why)
+    }
+
+    /// The driver's refresh, in a task of its own.
+    async fn refresh(self: Arc<Self>, why: Why) {
+        {
+            let _signing = self.signing.lock().await;
+            // `ensure_fresh` may have signed meanwhile.
+            let still_due = why == Why::Jumped || self.clock.now() >= lock(&self.state).next_at;
+            if still_due && !self.pool.is_closed() {
+                // Failures are logged and kept for the status.
+                let _ = self.sign_and_apply().await;
             }
         }
-        tracing::debug!(
-            host = signer.hostname(),
-            "pool closed; IAM token refresh stopped"
-        );
+        lock(&self.state).queued = false;
+    }
+
+    /// Whether the token in place is due for replacement at `now`: past its refresh point
+    /// (or retry time), at least half the maximum age old, or signed in the future (the
+    /// wall clock went back).
+    fn is_stale(&self, now: SystemTime) -> bool {
+        let state = lock(&self.state);
+        now >= state.next_at
+            || now
+                .duration_since(state.current.signed_at())
+                .map_or(true, |age| age >= self.schedule.interval)
+    }
+
+    /// Signs a token now if the one in place is stale; see
+    /// [`crate::IamPoolHandle::ensure_fresh_token`].
+    pub(crate) async fn ensure_fresh(&self) -> Result<(), Error> {
+        if self.pool.is_closed() {
+            return Err(Error::config(
+                "the pool is closed: IAM tokens are no longer refreshed for it",
+            ));
+        }
+        if !self.is_stale(self.clock.now()) {
+            return Ok(());
+        }
+        let _signing = self.signing.lock().await;
+        let attempt = if self.is_stale(self.clock.now()) {
+            self.sign_and_apply().await
+        } else {
+            Ok(())
+        };
+        let now = self.clock.now();
+        let state = lock(&self.state);
+        let young = now
+            .duration_since(state.current.signed_at())
+            .is_ok_and(|age| age < self.max_age);
+        if young && !state.current.is_expired_at(now) {
+            return Ok(());
+        }
+        attempt?;
+        Err(Error::credentials(format!(
+            "no IAM token younger than max_token_age ({}s) and still valid could be signed \
+             for {}: {}",
+            self.max_age.as_secs_f32(),
+            self.signer.hostname(),
+            state
+                .last_error
+                .as_deref()
+                .unwrap_or("the new token would expire before the one in place"),
+        )))
+    }
+
+    /// Signs a token, swaps it in, and decides when to sign next.
+    async fn sign_and_apply(&self) -> Result<(), Error> {
+        let signer = &self.signer;
+        let schedule = self.schedule;
+        let attempt = tokio::time::timeout(schedule.sign_timeout(), sign_token(signer)).await;
+        let now = self.clock.now();
+        let mut state = lock(&self.state);
+        let state = &mut *state;
+        match attempt {
+            Ok(Ok(token)) => {
+                state.failures = 0;
+                state.last_error = None;
+                // A token that dies sooner than the one in place (its credentials expire
+                // first) does not replace it, unless that one is dated in the future (the
+                // wall clock went back: the server would refuse it).
+                if token.expires_at() >= state.current.expires_at()
+                    || state.current.signed_at() > token.signed_at()
+                {
+                    self.pool.set_password(token.expose());
+                    state.current = token;
+                }
+                match schedule.after_token(&state.current) {
+                    // The usual case: the token lives well past the next refresh.
+                    Some(next) => {
+                        state.dying = 0;
+                        state.next_at = now + next;
+                    }
+                    // Its credentials expire within the margin and the source has nothing
+                    // newer yet: ask again, backing off.
+                    None => {
+                        state.dying = state.dying.saturating_add(1);
+                        let wait = schedule.next_wait(state.dying);
+                        state.next_at = now + wait;
+                        let current = &state.current;
+                        let remaining = current
+                            .expires_at()
+                            .duration_since(current.signed_at())
+                            .unwrap_or_default();
+                        if current.is_expired_at(now) {
+                            state.last_error = Some(
+                                "the credentials source gives only expired credentials".into(),
+                            );
+                            tracing::warn!(
+                                host = signer.hostname(),
+                                access_key_id = current.access_key_id(),
+                                retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                                "the credentials source gives only expired credentials; \
+                                 new connections will be refused until it has new ones"
+                            );
+                        } else if state.dying == 1 {
+                            tracing::info!(
+                                host = signer.hostname(),
+                                access_key_id = current.access_key_id(),
+                                credentials_valid_for_s = remaining.as_secs(),
+                                retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                                "the credentials that signed the token expire soon; \
+                                 signing again with credentials fetched anew"
+                            );
+                        }
+                    }
+                }
+                Ok(())
+            }
+            outcome => {
+                state.failures = state.failures.saturating_add(1);
+                let wait = schedule.next_wait(state.failures);
+                state.next_at = now + wait;
+                let (reason, err) = match outcome {
+                    Ok(Err(err)) => (error_chain(&err), Error::signer(err)),
+                    _ => (
+                        "signing timed out waiting for credentials".to_owned(),
+                        Error::credentials_timeout(schedule.sign_timeout()),
+                    ),
+                };
+                let remaining = state
+                    .current
+                    .expires_at()
+                    .duration_since(now)
+                    .unwrap_or_default();
+                tracing::warn!(
+                    host = signer.hostname(),
+                    region = signer.region(),
+                    error = %reason,
+                    failures = state.failures,
+                    retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                    last_token_valid_for_s = remaining.as_secs(),
+                    "could not refresh the IAM auth token; new connections use the last \
+                     token while it is valid"
+                );
+                state.last_error = Some(reason);
+                Err(err)
+            }
+        }
+    }
+
+    /// The pool's IAM state now.
+    pub(crate) fn status(&self) -> IamPoolStatus {
+        let now = self.clock.now();
+        let state = lock(&self.state);
+        let current = &state.current;
+        IamPoolStatus {
+            token_signed_at: current.signed_at(),
+            token_age: now.duration_since(current.signed_at()).unwrap_or_default(),
+            token_expires_at: current.expires_at(),
+            credentials_expire_at: current.credentials_expire_at(),
+            max_token_age: self.max_age,
+            last_refresh_error: state.last_error.clone(),
+            refresh_failures: state.failures,
+            pool_closed: self.pool.is_closed(),
+        }
+    }
+
+    /// How often the driver must look at this pool: often enough that a token is replaced
+    /// at most a quarter of the maximum age after its refresh point.
+    fn period(&self) -> Duration {
+        (self.schedule.interval / 2).min(TICK)
+    }
+}
+
+/// The pools of one Tokio runtime, which its driver task looks at.
+#[derive(Default)]
+struct Watched {
+    pools: Mutex<Vec<Arc<Refresher>>>,
+}
+
+/// Every runtime's watched pools. A process has a handful of runtimes at most.
+static DRIVERS: Mutex<Vec<(tokio::runtime::Id, Arc<Watched>)>> = Mutex::new(Vec::new());
+
+/// Hands `refresher` to the current Tokio runtime's driver, starting one if there is none.
+/// Must be called from within a Tokio runtime (every `connect*` is async).
+pub(crate) fn register(refresher: Arc<Refresher>) {
+    let runtime = tokio::runtime::Handle::current();
+    let id = runtime.id();
+    let mut drivers = lock(&DRIVERS);
+    if let Some((_, watched)) = drivers.iter().find(|(of, _)| *of == id) {
+        lock(&watched.pools).push(refresher);
+        return;
+    }
+    let watched = Arc::new(Watched {
+        pools: Mutex::new(vec![refresher]),
     });
+    drivers.push((id, Arc::clone(&watched)));
+    drop(drivers);
+    runtime.spawn(drive(id, watched));
+}
+
+/// Removes a driver's entry however its task ends (the runtime shutting down drops it).
+struct Deregister(tokio::runtime::Id, Arc<Watched>);
+
+impl Drop for Deregister {
+    fn drop(&mut self) {
+        lock(&DRIVERS).retain(|(id, watched)| *id != self.0 || !Arc::ptr_eq(watched, &self.1));
+    }
+}
+
+/// One runtime's driver: looks at every pool's wall clock once a period and starts the
+/// refreshes that are due; lets closed pools go (a sweep every [`SWEEP_EVERY`] looks, and
+/// a closed pool is never signed for); ends when none is left.
+async fn drive(id: tokio::runtime::Id, watched: Arc<Watched>) {
+    let _deregister = Deregister(id, Arc::clone(&watched));
+    let mut next = Instant::now();
+    let mut period = TICK;
+    for look in 0u64.. {
+        if look % SWEEP_EVERY == 0 {
+            let mut drivers = lock(&DRIVERS);
+            let mut pools = lock(&watched.pools);
+            pools.retain(|pool| !pool.pool.is_closed());
+            if pools.is_empty() {
+                // Under the registry's lock, so that no pool is added to a list that no
+                // driver looks at any more.
+                drivers.retain(|(_, other)| !Arc::ptr_eq(other, &watched));
+                drop(pools);
+                drop(drivers);
+                tracing::debug!("no open IAM pool left on this runtime; token refresh stopped");
+                return;
+            }
+        }
+        next = (next + period).max(Instant::now());
+        tokio::time::sleep_until(next).await;
+        let at = Instant::now();
+        let mut due = Vec::new();
+        period = TICK;
+        for pool in lock(&watched.pools).iter() {
+            period = period.min(pool.period());
+            if let Some(why) = pool.due(at) {
+                due.push((Arc::clone(pool), why));
+            }
+        }
+        for (pool, why) in due {
+            tokio::spawn(pool.refresh(why));
+        }
+    }
 }
 
 /// `err` and every source under it, `: `-separated (the credentials provider's own
 /// reason, such as AccessDenied or a timeout, is usually a few levels down).
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     // One line: a cause's own line breaks (a credential process's stderr) are folded.
     let one_line = |e: &dyn std::error::Error| e.to_string().lines().collect::<Vec<_>>().join(" ");
     let mut text = one_line(err);
@@ -211,18 +518,6 @@ fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     text
-}
-
-/// Runs `work` unless the pool closes first (`None`).
-async fn until_closed<T>(
-    close: &mut (impl Future<Output = ()> + Unpin),
-    work: impl Future<Output = T>,
-) -> Option<T> {
-    tokio::select! {
-        biased;
-        () = close => None,
-        done = work => Some(done),
-    }
 }
 
 /// When to sign next.

@@ -1,0 +1,363 @@
+//! Token freshness follows the wall clock (the signer's time source), not Tokio's
+//! monotonic timers; the explicit handle (`IamPoolHandle`); many pools share one
+//! credentials fetch per rotation.
+//!
+//! These tests need no server: lazy pools open no connection, and their connect options
+//! (password included) are read back. Tokio's time is paused, so every wait is exact.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::{ProvideCredentials, error::CredentialsError, future};
+use aws_smithy_async::time::TimeSource;
+use sqlx::mysql::MySqlPoolOptions;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{ConnectOptions, Database, Pool};
+use sqlx_rds_iam::{ErrorKind, IamAuth, IamAuthExt, IamPoolHandle};
+
+/// 2026-12-03T09:00:00Z.
+const START: u64 = 1_796_288_400;
+const PG_URL: &str = "postgres://app@mydb.abc123.us-east-1.rds.amazonaws.com:5432/app";
+const MYSQL_URL: &str = "mysql://app@mydb.abc123.us-east-1.rds.amazonaws.com:3306/app";
+const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+
+/// A wall clock that stands still until the test moves it.
+#[derive(Debug, Clone)]
+struct Clock(Arc<Mutex<SystemTime>>);
+
+impl Clock {
+    fn new() -> Self {
+        Self(Arc::new(Mutex::new(
+            UNIX_EPOCH + Duration::from_secs(START),
+        )))
+    }
+    fn jump(&self, by: Duration) {
+        *self.0.lock().unwrap() += by;
+    }
+}
+
+impl TimeSource for Clock {
+    fn now(&self) -> SystemTime {
+        *self.0.lock().unwrap()
+    }
+}
+
+/// Temporary credentials that expire an hour after each fetch (by `clock`), a new key each
+/// time (or long-term keys, without an expiry); it counts fetches and can be made to fail.
+#[derive(Debug, Clone)]
+struct Source {
+    clock: Clock,
+    expires: bool,
+    fetches: Arc<AtomicUsize>,
+    down: Arc<Mutex<bool>>,
+}
+
+impl Source {
+    fn new(clock: &Clock) -> Self {
+        Self {
+            clock: clock.clone(),
+            expires: true,
+            fetches: Arc::default(),
+            down: Arc::default(),
+        }
+    }
+    fn long_term(clock: &Clock) -> Self {
+        Self {
+            expires: false,
+            ..Self::new(clock)
+        }
+    }
+    fn fetches(&self) -> usize {
+        self.fetches.load(Ordering::SeqCst)
+    }
+    fn set_down(&self, down: bool) {
+        *self.down.lock().unwrap() = down;
+    }
+}
+
+impl ProvideCredentials for Source {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        let n = self.fetches.fetch_add(1, Ordering::SeqCst);
+        if *self.down.lock().unwrap() {
+            return future::ProvideCredentials::ready(Err(CredentialsError::provider_error(
+                "the instance metadata endpoint is down",
+            )));
+        }
+        let credentials = if self.expires {
+            Credentials::new(
+                format!("ASIAFRESHNESS{n:07}"),
+                SECRET,
+                Some("session-token-of-the-test".to_owned()),
+                Some(self.clock.now() + Duration::from_secs(3600)),
+                "test",
+            )
+        } else {
+            Credentials::from_keys("AKIAFRESHNESS0000001", SECRET, None)
+        };
+        future::ProvideCredentials::ready(Ok(credentials))
+    }
+}
+
+fn auth(clock: &Clock, provider: impl ProvideCredentials + 'static) -> IamAuth {
+    IamAuth::from_credentials_provider(provider).time_source(clock.clone())
+}
+
+/// The password new connections of `pool` present (sqlx has no password getter; the
+/// lossy URL carries it, percent-encoded).
+fn password<DB: Database>(pool: &Pool<DB>) -> String {
+    let url = pool.connect_options().to_url_lossy();
+    let encoded = url.password().expect("the pool has a password").as_bytes();
+    let mut decoded = Vec::with_capacity(encoded.len());
+    let mut i = 0;
+    while i < encoded.len() {
+        if encoded[i] == b'%' {
+            let hex = std::str::from_utf8(&encoded[i + 1..i + 3]).unwrap();
+            decoded.push(u8::from_str_radix(hex, 16).unwrap());
+            i += 3;
+        } else {
+            decoded.push(encoded[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(decoded).unwrap()
+}
+
+/// The `X-Amz-Date` of the token new connections of `pool` present.
+fn token_date<DB: Database>(pool: &Pool<DB>) -> String {
+    let password = password(pool);
+    let at = password.find("X-Amz-Date=").expect("a token") + "X-Amz-Date=".len();
+    password[at..at + 16].to_owned()
+}
+
+/// Polls `check` every 10 ms of (paused) Tokio time until it holds, failing once more than
+/// `within` has passed without it.
+async fn holds_within(within: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let started = tokio::time::Instant::now();
+    while !check() {
+        assert!(
+            started.elapsed() <= within,
+            "{what}: not within {within:?} of Tokio time"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wall_clock_jump_puts_a_new_token_in_place_within_one_second() {
+    let clock = Clock::new();
+    let static_keys = Credentials::from_keys("AKIAFRESHNESS0000001", SECRET, None);
+    let pg = PgPoolOptions::new()
+        .iam_auth(auth(&clock, static_keys.clone()))
+        .connect_lazy(PG_URL)
+        .await
+        .unwrap();
+    let mysql = MySqlPoolOptions::new()
+        .iam_auth(auth(&clock, static_keys))
+        .connect_lazy(MYSQL_URL)
+        .await
+        .unwrap();
+    assert_eq!(token_date(&pg), "20261203T090000Z");
+    assert_eq!(token_date(&mysql), "20261203T090000Z");
+    // Minutes of Tokio time with the wall clock standing still: nothing is due.
+    tokio::time::sleep(Duration::from_secs(120)).await;
+    assert_eq!(token_date(&pg), "20261203T090000Z");
+
+    // The process was frozen (or the machine suspended) for 20 minutes: the monotonic
+    // clock did not move, the wall clock did.
+    clock.jump(Duration::from_secs(20 * 60));
+    holds_within(Duration::from_secs(1), "new PostgreSQL token", || {
+        token_date(&pg) == "20261203T092000Z"
+    })
+    .await;
+    holds_within(Duration::ZERO, "new MySQL token", || {
+        token_date(&mysql) == "20261203T092000Z"
+    })
+    .await;
+    pg.close().await;
+    mysql.close().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wall_clock_that_goes_back_also_gets_a_new_token() {
+    let clock = Clock::new();
+    let pool = PgPoolOptions::new()
+        .iam_auth(auth(
+            &clock,
+            Credentials::from_keys("AKIAFRESHNESS0000001", SECRET, None),
+        ))
+        .connect_lazy(PG_URL)
+        .await
+        .unwrap();
+    // A clock that was 10 minutes fast is set right: the token in place is dated in the
+    // future for the server.
+    *clock.0.lock().unwrap() -= Duration::from_secs(10 * 60);
+    holds_within(Duration::from_secs(1), "re-signed token", || {
+        token_date(&pool) == "20261203T085000Z"
+    })
+    .await;
+    pool.close().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn ensure_fresh_token_signs_only_when_the_token_is_stale() {
+    let clock = Clock::new();
+    let source = Source::new(&clock);
+    let options = PgPoolOptions::new().iam_auth(auth(&clock, source.clone()));
+    let iam = options.handle();
+    assert!(iam.status().is_none(), "no pool yet");
+    assert_eq!(
+        iam.ensure_fresh_token().await.unwrap_err().kind(),
+        ErrorKind::Config,
+        "a handle without a pool says so"
+    );
+    let pool = options.connect_lazy(PG_URL).await.unwrap();
+    let first = password(&pool);
+
+    // Fresh: nothing happens, not even a clock tick of Tokio time.
+    clock.jump(Duration::from_secs(60));
+    iam.ensure_fresh_token().await.unwrap();
+    assert_eq!(password(&pool), first);
+    assert_eq!(source.fetches(), 1);
+
+    // Half the maximum age (5 minutes by default) has passed by the wall clock, and the
+    // driver has not looked yet: the call signs and swaps in a token before returning,
+    // with no Tokio time passing.
+    clock.jump(Duration::from_secs(90));
+    let before = tokio::time::Instant::now();
+    iam.ensure_fresh_token().await.unwrap();
+    assert_eq!(tokio::time::Instant::now(), before);
+    assert_eq!(token_date(&pool), "20261203T090230Z");
+    let status = iam.status().unwrap();
+    assert_eq!(status.token_age, Duration::ZERO);
+    assert_eq!(
+        status.token_signed_at,
+        UNIX_EPOCH + Duration::from_secs(START + 150)
+    );
+    assert_eq!(
+        status.credentials_expire_at,
+        Some(UNIX_EPOCH + Duration::from_secs(START + 3600))
+    );
+    assert_eq!(
+        status.token_expires_at,
+        status.token_signed_at + Duration::from_secs(900)
+    );
+    assert_eq!(status.max_token_age, Duration::from_secs(300));
+    assert_eq!(status.last_refresh_error, None);
+    // Credentials are cached: the second token needed no fetch.
+    assert_eq!(source.fetches(), 1);
+    pool.close().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_handle_reports_a_failed_refresh_without_secrets_and_recovers() {
+    let clock = Clock::new();
+    let source = Source::new(&clock);
+    let options = MySqlPoolOptions::new().iam_auth(auth(&clock, source.clone()));
+    let iam = options.handle();
+    let pool = options.connect_lazy(MYSQL_URL).await.unwrap();
+    let token = password(&pool);
+
+    source.set_down(true);
+    // 70 minutes frozen: the token in place and the credentials that signed it have
+    // expired, and the source is down.
+    clock.jump(Duration::from_secs(70 * 60));
+    holds_within(Duration::from_secs(1), "the failed refresh", || {
+        iam.status().unwrap().refresh_failures >= 1
+    })
+    .await;
+    let status = iam.status().unwrap();
+    let error = status.last_refresh_error.clone().unwrap();
+    assert!(
+        error.contains("the instance metadata endpoint is down"),
+        "{error}"
+    );
+    assert_eq!(status.token_age, Duration::from_secs(70 * 60));
+    let err = iam.ensure_fresh_token().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Credentials, "{err}");
+    assert!(err.to_string().contains("credentials"), "{err}");
+    for shown in [format!("{iam:?}"), format!("{status:?}"), err.to_string()] {
+        assert!(!shown.contains(SECRET), "{shown}");
+        assert!(!shown.contains("X-Amz-Signature"), "{shown}");
+        assert!(!shown.contains(&token), "{shown}");
+    }
+
+    source.set_down(false);
+    // A failed fetch is the answer for a second to every pool of this `IamAuth`.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    iam.ensure_fresh_token().await.unwrap();
+    let status = iam.status().unwrap();
+    assert_eq!(status.last_refresh_error, None);
+    assert_eq!(status.refresh_failures, 0);
+    assert_eq!(token_date(&pool), "20261203T101000Z");
+    pool.close().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn many_pools_sharing_one_provider_fetch_once_per_rotation() {
+    let clock = Clock::new();
+    let source = Source::new(&clock);
+    let auth = auth(&clock, source.clone());
+    let mut pools = Vec::new();
+    for n in 0..50 {
+        let url = format!("postgres://tenant{n}@db{n}.abc123.us-east-1.rds.amazonaws.com/app");
+        let pool = PgPoolOptions::new()
+            .iam_auth(auth.clone())
+            .connect_lazy(&url)
+            .await
+            .unwrap();
+        pools.push(pool);
+    }
+    assert_eq!(source.fetches(), 1, "one fetch for 50 pools");
+    // 56 minutes later the hour's credentials are within 5 minutes of expiry: every pool
+    // needs a token from new ones, and the source is asked once.
+    clock.jump(Duration::from_secs(56 * 60));
+    holds_within(Duration::from_secs(1), "every pool re-signed", || {
+        pools
+            .iter()
+            .all(|pool| token_date(pool) == "20261203T095600Z")
+    })
+    .await;
+    assert_eq!(source.fetches(), 2, "one fetch for the rotation");
+    assert!(
+        pools
+            .iter()
+            .all(|pool| password(pool).contains("ASIAFRESHNESS0000001")),
+        "every pool signs with the new credentials"
+    );
+    for pool in pools {
+        pool.close().await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_closed_pool_is_let_go_and_never_signed_for_again() {
+    let clock = Clock::new();
+    let source = Source::long_term(&clock);
+    let options = PgPoolOptions::new()
+        .iam_auth(auth(&clock, source.clone()).max_token_age(Duration::from_secs(2)));
+    let iam: IamPoolHandle = options.handle();
+    let pool = options.connect_lazy(PG_URL).await.unwrap();
+    // max_token_age 2 s: a token a second while the wall clock moves.
+    for _ in 0..8 {
+        clock.jump(Duration::from_millis(500));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let signed = source.fetches();
+    assert!(signed >= 2, "the pool never refreshed: {signed} fetches");
+    pool.close().await;
+    assert!(iam.status().unwrap().pool_closed);
+    for _ in 0..10 {
+        clock.jump(Duration::from_secs(1));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    assert_eq!(source.fetches(), signed, "signed after pool.close()");
+    assert_eq!(
+        iam.ensure_fresh_token().await.unwrap_err().kind(),
+        ErrorKind::Config
+    );
+}
