@@ -28,7 +28,8 @@ use std::str::FromStr;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use aws_config::environment::EnvironmentVariableCredentialsProvider;
-use aws_credential_types::provider::ProvideCredentials;
+use aws_config::{Region, SdkConfig};
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 use sqlx_rds_iam::{IamAuth, IamAuthExt};
 
@@ -101,11 +102,16 @@ async fn environment_auth() -> Result<IamAuth, Box<dyn std::error::Error>> {
         let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         return Ok(IamAuth::from_sdk_config(&sdk));
     }
-    let auth = IamAuth::from_credentials_provider(environment);
-    Ok(
-        match std::env::var("AWS_REGION").or_else(|_| std::env::var("AWS_DEFAULT_REGION")) {
-            Ok(region) if !region.trim().is_empty() => auth.region(region),
-            _ => auth,
-        },
-    )
+    // The environment's region is the fallback after the endpoint name's, as with an
+    // `SdkConfig` from the default chain.
+    let region = std::env::var("AWS_REGION")
+        .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
+        .ok()
+        .filter(|region| !region.trim().is_empty())
+        .map(Region::new);
+    let sdk = SdkConfig::builder()
+        .region(region)
+        .credentials_provider(SharedCredentialsProvider::new(environment))
+        .build();
+    Ok(IamAuth::from_sdk_config(&sdk))
 }

@@ -67,7 +67,8 @@
 use std::time::Duration;
 
 use aws_config::environment::EnvironmentVariableCredentialsProvider;
-use aws_credential_types::provider::ProvideCredentials;
+use aws_config::{Region, SdkConfig};
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use lambda_http::{Body, Error, Request, Response, run, service_fn};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
@@ -109,14 +110,19 @@ async fn pool() -> Result<&'static PgPool, Error> {
 async fn iam_auth_from_env() -> Result<IamAuth, sqlx_rds_iam::Error> {
     let environment = EnvironmentVariableCredentialsProvider::new();
     let mut auth = if environment.provide_credentials().await.is_ok() {
-        // The region the default chain would read first; when neither is set, the
-        // adapter reads it from the endpoint name.
-        let region = std::env::var("AWS_REGION").or_else(|_| std::env::var("AWS_DEFAULT_REGION"));
-        let auth = IamAuth::from_credentials_provider(environment);
-        match region {
-            Ok(region) if !region.trim().is_empty() => auth.region(region),
-            _ => auth,
-        }
+        // The function's region (`AWS_REGION`) is only the fallback, as in an `SdkConfig`
+        // the default chain loads: the endpoint name's region comes first, so a database
+        // in another region than the function is signed for its own region.
+        let region = std::env::var("AWS_REGION")
+            .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
+            .ok()
+            .filter(|region| !region.trim().is_empty())
+            .map(Region::new);
+        let sdk = SdkConfig::builder()
+            .region(region)
+            .credentials_provider(SharedCredentialsProvider::new(environment))
+            .build();
+        IamAuth::from_sdk_config(&sdk)
     } else {
         let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         IamAuth::from_sdk_config(&sdk)

@@ -505,9 +505,14 @@ async fn lambda_answers_an_invocation_with_the_keys_in_the_environment_or_from_t
     let home = Scratch::new();
     let expected_user = format!("\\\"database_user\\\":\\\"{}\\\"", bed.iam_user);
 
-    // As on Lambda: the execution role's temporary keys in the environment.
+    // As on Lambda: the execution role's temporary keys in the environment, and the
+    // function's region in AWS_REGION, here another one than the database's (a
+    // cross-region call): the token is signed for the endpoint name's region, which the
+    // bed checks, with AWS_REGION only the fallback.
     let mut on_lambda = command(&bed, "lambda", &bed.temp_key, &home);
-    on_lambda.env("DATABASE_URL", url(&bed, Engine::Postgres));
+    on_lambda
+        .env("AWS_REGION", "eu-west-1")
+        .env("DATABASE_URL", url(&bed, Engine::Postgres));
     let (kind, body) = invoke_lambda(on_lambda).await;
     assert_eq!(kind, "response", "{body}");
     assert!(body.contains("\"statusCode\":200"), "{body}");
