@@ -258,7 +258,57 @@ fn dsql_tokens_match_botocore() {
         }
         let run = run_args(&sealed_for(case), &args);
         assert_eq!(run.token(), expected, "{case:?}");
+        // The AWS CLI's names and flags (`aws dsql generate-db-connect[-admin]-auth-token
+        // --hostname H --region R --expires-in S`): the same bytes.
+        let name = if case.kind == "dsql_admin" {
+            "generate-db-connect-admin-auth-token"
+        } else {
+            "generate-db-connect-auth-token"
+        };
+        let aws_args = vec![
+            name.to_owned(),
+            "--hostname".into(),
+            case.hostname.clone(),
+            "--region".into(),
+            case.region.clone(),
+            "--expires-in".into(),
+            case.expires_in.to_string(),
+            "--signing-time".into(),
+            rfc3339(case.time),
+        ];
+        let run = run_args(&sealed_for(case), &aws_args);
+        assert_eq!(run.token(), expected, "{aws_args:?}");
     }
+}
+
+#[test]
+fn the_aws_cli_dsql_names_take_only_its_flags_and_ours() {
+    let sealed = Sealed::new().keys(AKID, SECRET, None);
+    // The admin name has no --admin: it is always the admin token.
+    sealed
+        .run(&[
+            "generate-db-connect-admin-auth-token",
+            "--hostname",
+            "x.dsql.us-east-1.on.aws",
+            "--admin",
+        ])
+        .fails_with("--admin");
+    // A week at most, as for dsql-token.
+    sealed
+        .run(&[
+            "generate-db-connect-auth-token",
+            "--hostname",
+            "x.dsql.us-east-1.on.aws",
+            "--expires-in",
+            "604801",
+        ])
+        .fails_briefly_with("604800");
+    let help = sealed.run(&["--help"]).stdout;
+    assert!(help.contains("generate-db-connect-auth-token"), "{help}");
+    assert!(
+        help.contains("generate-db-connect-admin-auth-token"),
+        "{help}"
+    );
 }
 
 /// The AWS CLI has no signing-time option: run it, read the second it signed at from its
