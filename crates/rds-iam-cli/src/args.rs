@@ -263,7 +263,7 @@ pub(crate) struct ClientArgs {
     #[arg(value_name = "URL")]
     pub(crate) url: Option<String>,
 
-    /// The RDS endpoint to connect to and sign the token for
+    /// The RDS or Aurora DSQL endpoint to connect to and sign the token for
     #[arg(long, visible_alias = "host", value_name = "HOST")]
     pub(crate) hostname: Option<String>,
 
