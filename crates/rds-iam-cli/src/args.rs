@@ -22,7 +22,7 @@ Examples:
   # A URL for sqlx / libpq, or a command run with the token in its environment
   export DATABASE_URL=\"$(rds-iam url postgres://app@mydb.abc123.us-east-1.rds.amazonaws.com/appdb)\"
   rds-iam exec postgres://app@mydb.abc123.us-east-1.rds.amazonaws.com/appdb -- pg_dump -f app.sql
-  # Save the RDS CA bundle for other tools
+  # Save the CA bundle (RDS roots, Amazon Root CA 1-4) for other tools
   rds-iam ca-bundle --output rds-ca.pem";
 
 /// Mint Amazon RDS / Aurora / Aurora DSQL IAM auth tokens, and start psql or mysql with one.
@@ -41,8 +41,12 @@ pub(crate) struct Args {
     pub(crate) verbose: u8,
 }
 
-/// The subcommands.
+/// The subcommands. Each one's arguments are built only when it is the one chosen
+/// (`defer`): building every subcommand's arguments was most of clap's start-up cost.
+/// The argument structs below carry plain comments, not doc comments: with `defer`, a
+/// struct's doc comment would replace the subcommand's description in its `--help`.
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub(crate) enum Command {
     /// Print an IAM auth token for an RDS or Aurora endpoint (or RDS Proxy)
     #[command(
@@ -55,16 +59,34 @@ pub(crate) enum Command {
     Token(TokenArgs),
 
     /// Print an IAM auth token for an Aurora DSQL cluster endpoint
-    #[command(after_help = "Examples:\n  \
+    #[command(
+        visible_alias = "generate-db-connect-auth-token",
+        after_help = "Examples:\n  \
             rds-iam dsql-token --hostname abc.dsql.us-east-1.on.aws\n  \
-            rds-iam dsql-token --hostname abc.dsql.us-east-1.on.aws --admin --expires-in 3600")]
+            rds-iam dsql-token --hostname abc.dsql.us-east-1.on.aws --admin --expires-in 3600\n  \
+            rds-iam generate-db-connect-auth-token --hostname abc.dsql.us-east-1.on.aws --region us-east-1"
+    )]
     DsqlToken(DsqlTokenArgs),
 
+    /// Print an Aurora DSQL token for the admin role: `dsql-token --admin`, under the AWS CLI's name
+    #[command(
+        name = "generate-db-connect-admin-auth-token",
+        after_help = "Examples:\n  \
+            rds-iam generate-db-connect-admin-auth-token --hostname abc.dsql.us-east-1.on.aws \\\n      \
+            --region us-east-1 --expires-in 3600"
+    )]
+    DsqlAdminToken(DsqlTarget),
+
     /// Start psql with a fresh token (PGPASSWORD) and sslmode=verify-full
-    #[command(after_help = "Examples:\n  \
+    #[command(
+        after_help = "An Aurora DSQL endpoint (ID.dsql.REGION.on.aws) gets a DSQL token: \
+            DbConnectAdmin for the admin role, DbConnect for others; the database defaults to postgres.\n\n\
+            Examples:\n  \
             rds-iam psql postgres://app@mydb.abc123.us-east-1.rds.amazonaws.com:5432/appdb\n  \
+            rds-iam psql postgres://admin@abcdefghijklmnopqrstuvwxyz.dsql.us-east-1.on.aws/postgres\n  \
             rds-iam psql --hostname mydb.abc123.us-east-1.rds.amazonaws.com --username app \\\n      \
-            --dbname appdb -- -c 'select 1'")]
+            --dbname appdb -- -c 'select 1'"
+    )]
     Psql(ClientArgs),
 
     /// Start mysql with a fresh token (MYSQL_PWD), verified TLS and the cleartext plugin
@@ -82,7 +104,7 @@ pub(crate) enum Command {
     #[command(after_help = EXEC_HELP)]
     Exec(ExecArgs),
 
-    /// Write the embedded Amazon RDS CA bundle (global and GovCloud roots) as PEM
+    /// Write the embedded CA bundle as PEM: the RDS roots (global, GovCloud) and Amazon Root CA 1-4 (DSQL, RDS Proxy)
     #[command(after_help = "Examples:\n  \
             rds-iam ca-bundle --output /etc/ssl/rds-ca.pem\n  \
             rds-iam ca-bundle | openssl storeutl -noout -text -certs /dev/stdin")]
@@ -93,7 +115,9 @@ pub(crate) enum Command {
 const URL_HELP: &str = "\
 The URL is postgres://USER:TOKEN@HOST:PORT/DB?sslmode=verify-full&sslrootcert=CA or
 mysql://USER:TOKEN@HOST:PORT/DB?ssl-mode=VERIFY_IDENTITY&ssl-ca=CA (token and names
-percent-encoded); nothing else goes to stdout. The token lives 15 minutes.
+percent-encoded); nothing else goes to stdout. The token lives 15 minutes. An Aurora DSQL
+endpoint (ID.dsql.REGION.on.aws, postgres:// only) gets a DSQL token (DbConnectAdmin for
+the admin role, DbConnect for others) and the database postgres unless the URL names one.
 
 Careful: a URL with a token on a command line (psql \"$DATABASE_URL\") is visible to other
 local users in the process list (ps). Prefer rds-iam exec, which hands tools the
@@ -129,18 +153,18 @@ Examples:
   rds-iam exec postgres://app@mydb.abc123.us-east-1.rds.amazonaws.com/appdb -- sqlx migrate run
   rds-iam exec mysql://app@mydb.abc123.us-east-1.rds.amazonaws.com/appdb -- mysqldump appdb";
 
-/// `rds-iam url`.
+// `rds-iam url`.
 #[derive(Debug, ClapArgs)]
 pub(crate) struct UrlArgs {
     /// Connection URL without a password: postgres://USER@HOST:PORT/DB or mysql://USER@HOST:PORT/DB
     #[arg(value_name = "URL")]
     pub(crate) url: String,
 
-    /// CA certificates (PEM) to verify the server with, used as is, instead of the embedded RDS bundle
+    /// CA certificates (PEM) to verify the server with, used as is, instead of the embedded bundle (RDS roots, Amazon Root CA 1-4)
     #[arg(long, value_name = "FILE", conflicts_with = "ca_output")]
     pub(crate) ca_file: Option<PathBuf>,
 
-    /// Where to write the embedded RDS bundle that the URL names [default: $XDG_CACHE_HOME/rds-iam/rds-ca-bundle.pem, else ~/.cache/rds-iam/rds-ca-bundle.pem]
+    /// Where to write the embedded CA bundle that the URL names [default: $XDG_CACHE_HOME/rds-iam/rds-ca-bundle.pem, else ~/.cache/rds-iam/rds-ca-bundle.pem]
     #[arg(long, value_name = "FILE")]
     pub(crate) ca_output: Option<PathBuf>,
 
@@ -148,14 +172,14 @@ pub(crate) struct UrlArgs {
     pub(crate) aws: AwsOpts,
 }
 
-/// `rds-iam exec`.
+// `rds-iam exec`.
 #[derive(Debug, ClapArgs)]
 pub(crate) struct ExecArgs {
     /// Connection URL without a password: postgres://USER@HOST:PORT/DB or mysql://USER@HOST:PORT/DB
     #[arg(value_name = "URL")]
     pub(crate) url: String,
 
-    /// CA certificates (PEM) to verify the server with, instead of the embedded RDS bundle
+    /// CA certificates (PEM) to verify the server with, instead of the embedded bundle (RDS roots, Amazon Root CA 1-4)
     #[arg(long, value_name = "FILE")]
     pub(crate) ca_file: Option<PathBuf>,
 
@@ -167,7 +191,7 @@ pub(crate) struct ExecArgs {
     pub(crate) command: Vec<OsString>,
 }
 
-/// Where credentials and the region come from; shared by every command that signs.
+// Where credentials and the region come from; shared by every command that signs.
 #[derive(Debug, Clone, Default, ClapArgs)]
 pub(crate) struct AwsOpts {
     /// Region to sign for [default: read from the endpoint name, else AWS_REGION, the profile, ...]
@@ -179,7 +203,7 @@ pub(crate) struct AwsOpts {
     pub(crate) profile: Option<String>,
 }
 
-/// `rds-iam token`.
+// `rds-iam token`.
 #[derive(Debug, ClapArgs)]
 pub(crate) struct TokenArgs {
     /// The RDS endpoint the token is for (instance, cluster, reader or proxy); not a custom DNS name
@@ -202,16 +226,23 @@ pub(crate) struct TokenArgs {
     pub(crate) signing_time: Option<SystemTime>,
 }
 
-/// `rds-iam dsql-token`.
+// `rds-iam dsql-token` (`generate-db-connect-auth-token`).
 #[derive(Debug, ClapArgs)]
 pub(crate) struct DsqlTokenArgs {
-    /// The DSQL cluster endpoint, e.g. abc123.dsql.us-east-1.on.aws
-    #[arg(long, value_name = "HOST")]
-    pub(crate) hostname: String,
+    #[command(flatten)]
+    pub(crate) target: DsqlTarget,
 
     /// Token for the admin role (Action=DbConnectAdmin) instead of other roles (DbConnect)
     #[arg(long)]
     pub(crate) admin: bool,
+}
+
+// The cluster, expiry, credentials and signing time of a DSQL token.
+#[derive(Debug, ClapArgs)]
+pub(crate) struct DsqlTarget {
+    /// The DSQL cluster endpoint, e.g. abc123.dsql.us-east-1.on.aws
+    #[arg(long, value_name = "HOST")]
+    pub(crate) hostname: String,
 
     /// Token lifetime in seconds, 1 to 604800 (one week)
     #[arg(long, value_name = "SECONDS", default_value_t = 900)]
@@ -225,14 +256,14 @@ pub(crate) struct DsqlTokenArgs {
     pub(crate) signing_time: Option<SystemTime>,
 }
 
-/// `rds-iam psql` and `rds-iam mysql`.
+// `rds-iam psql` and `rds-iam mysql`.
 #[derive(Debug, ClapArgs)]
 pub(crate) struct ClientArgs {
     /// Connection URL (postgres://USER@HOST:PORT/DB or mysql://USER@HOST:PORT/DB); flags override its parts
     #[arg(value_name = "URL")]
     pub(crate) url: Option<String>,
 
-    /// The RDS endpoint to connect to and sign the token for
+    /// The RDS or Aurora DSQL endpoint to connect to and sign the token for
     #[arg(long, visible_alias = "host", value_name = "HOST")]
     pub(crate) hostname: Option<String>,
 
@@ -248,7 +279,7 @@ pub(crate) struct ClientArgs {
     #[arg(long, visible_alias = "database", value_name = "DB")]
     pub(crate) dbname: Option<String>,
 
-    /// CA certificates (PEM) to verify the server with, instead of the embedded RDS bundle
+    /// CA certificates (PEM) to verify the server with, instead of the embedded bundle (RDS roots, Amazon Root CA 1-4)
     #[arg(long, value_name = "FILE")]
     pub(crate) ca_file: Option<PathBuf>,
 
@@ -264,7 +295,7 @@ pub(crate) struct ClientArgs {
     pub(crate) client_args: Vec<OsString>,
 }
 
-/// `rds-iam ca-bundle`.
+// `rds-iam ca-bundle`.
 #[derive(Debug, ClapArgs)]
 pub(crate) struct CaBundleArgs {
     /// Write to this file instead of stdout
@@ -280,6 +311,25 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         Args::command().debug_assert();
+    }
+
+    /// Each subcommand's `--help` starts with the description the top-level help lists
+    /// for it, once its deferred arguments are built.
+    #[test]
+    fn each_subcommand_keeps_its_description() {
+        let mut command = Args::command();
+        let listed: Vec<String> = command
+            .get_subcommands()
+            .map(|sub| sub.get_about().map(ToString::to_string).unwrap_or_default())
+            .collect();
+        command.build();
+        let built: Vec<String> = command
+            .get_subcommands()
+            .map(|sub| sub.get_about().map(ToString::to_string).unwrap_or_default())
+            .collect();
+        // `build` adds the `help` subcommand at the end.
+        assert_eq!(built[..listed.len()], listed[..]);
+        assert!(listed.iter().all(|about| !about.is_empty()));
     }
 
     #[test]

@@ -4,9 +4,11 @@ use std::error::Error as StdError;
 use std::time::SystemTime;
 
 use aws_config::profile::ProfileFileCredentialsProvider;
+use aws_config::provider_config::ProviderConfig;
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::error::CredentialsError;
 use aws_smithy_async::time::StaticTimeSource;
+use aws_smithy_http_client::tls;
 use rds_iam_token::{AuthTokenSigner, ErrorKind, SignerBuilder};
 
 use crate::args::AwsOpts;
@@ -79,7 +81,16 @@ pub(crate) async fn from_chain(
     signing_time: Option<SystemTime>,
     known_region: Option<String>,
 ) -> anyhow::Result<AuthTokenSigner> {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    // The HTTPS client of the chain (SSO, STS, containers): what aws-config's
+    // `default-https-client` builds (hyper, rustls, the system's roots), with ring as
+    // rustls's crypto provider instead of aws-lc (see Cargo.toml).
+    let http_client = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(http_client.clone());
     if let Some(region) = known_region {
         loader = loader.region(rds_iam_token::Region::new(region));
     }
@@ -89,6 +100,7 @@ pub(crate) async fn from_chain(
         loader = loader.profile_name(profile);
         builder = builder.credentials_provider(
             ProfileFileCredentialsProvider::builder()
+                .configure(&ProviderConfig::default().with_http_client(http_client))
                 .profile_name(profile)
                 .build(),
         );

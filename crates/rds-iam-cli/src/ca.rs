@@ -1,5 +1,9 @@
-//! The embedded RDS CA bundle: `rds-iam ca-bundle`, and the private temp directory the
-//! database clients read it from.
+//! The embedded CA bundle (the RDS roots and Amazon Root CA 1-4): `rds-iam ca-bundle`,
+//! and the private temp directory the database clients read it from.
+//!
+//! One bundle for every endpoint: RDS and Aurora certificates chain to the RDS roots,
+//! Aurora DSQL and RDS Proxy ones to the Amazon roots, and psql 15 cannot use the
+//! system store instead (`sslrootcert=system` came in 16).
 
 use std::fs::{self, DirBuilder, OpenOptions};
 use std::io::{self, Write as _};
@@ -8,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
-use rds_iam_certs::RDS_CA_BUNDLE_PEM;
+use rds_iam_certs::RDS_AND_AMAZON_CA_BUNDLE_PEM as CA_BUNDLE_PEM;
 
 use crate::args::CaBundleArgs;
 
@@ -18,11 +22,11 @@ pub(crate) fn write_bundle(args: &CaBundleArgs) -> anyhow::Result<()> {
         None => {
             let mut stdout = io::stdout().lock();
             stdout
-                .write_all(RDS_CA_BUNDLE_PEM.as_bytes())
+                .write_all(CA_BUNDLE_PEM.as_bytes())
                 .and_then(|()| stdout.flush())
                 .context("could not write the CA bundle to stdout")
         }
-        Some(path) => fs::write(path, RDS_CA_BUNDLE_PEM).with_context(|| {
+        Some(path) => fs::write(path, CA_BUNDLE_PEM).with_context(|| {
             format!(
                 "could not write the CA bundle to {}: check the directory exists and is writable",
                 path.display()
@@ -48,7 +52,7 @@ pub(crate) fn write_bundle_to(path: &Path, create_parent: bool) -> anyhow::Resul
     }
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let temp = parent.join(format!(".{name}.{}.tmp", std::process::id()));
-    fs::write(&temp, RDS_CA_BUNDLE_PEM)
+    fs::write(&temp, CA_BUNDLE_PEM)
         .and_then(|()| fs::rename(&temp, path))
         .inspect_err(|_| {
             let _ = fs::remove_file(&temp);
@@ -107,7 +111,7 @@ impl PrivateDir {
         })
     }
 
-    /// Writes the embedded RDS bundle to `ca.pem` in the directory (mode 0600, created
+    /// Writes the embedded bundle to `ca.pem` in the directory (mode 0600, created
     /// exclusively) and returns its path.
     pub(crate) fn write_bundle(&self) -> anyhow::Result<PathBuf> {
         let path = self.path.join("ca.pem");
@@ -117,7 +121,7 @@ impl PrivateDir {
             .mode(0o600)
             .open(&path)
             .and_then(|mut file| {
-                file.write_all(RDS_CA_BUNDLE_PEM.as_bytes())?;
+                file.write_all(CA_BUNDLE_PEM.as_bytes())?;
                 file.sync_all()
             })
             .with_context(|| format!("could not write the CA bundle to {}", path.display()))?;
@@ -183,7 +187,7 @@ mod tests {
             fs::metadata(&bundle).unwrap().permissions().mode() & 0o777,
             0o600
         );
-        assert_eq!(fs::read_to_string(&bundle).unwrap(), RDS_CA_BUNDLE_PEM);
+        assert_eq!(fs::read_to_string(&bundle).unwrap(), CA_BUNDLE_PEM);
         let empty = dir.empty_dir().unwrap();
         assert_eq!(fs::read_dir(&empty).unwrap().count(), 0);
         let other = PrivateDir::create().unwrap();

@@ -4,9 +4,10 @@
 //! `MYSQL_PWD`), never on its command line, where `ps` would show it to every user. Host,
 //! port, user, database and verified TLS go on the command line, where they win over the
 //! user's service and option files and environment; client arguments that would change
-//! them are refused (`guard`). TLS is verified against the embedded RDS bundle (or
-//! `--ca-file`), written to a private temp directory that is removed when the client
-//! exits. The client's exit status becomes ours.
+//! them are refused (`guard`). TLS is verified against the embedded bundle, the RDS
+//! roots and Amazon Root CA 1-4 (or `--ca-file`), written to a private temp directory
+//! that is removed when the client exits. The client's exit status becomes ours. An
+//! Aurora DSQL endpoint gets a DSQL token (`dsql`).
 
 use std::ffi::OsString;
 use std::io;
@@ -16,7 +17,6 @@ use std::process::{ExitCode, ExitStatus, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use rds_iam_token::AuthTokenSigner;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::process::{ChildStderr, Command};
 use tokio::signal::unix::{SignalKind, signal};
@@ -24,6 +24,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use crate::args::ClientArgs;
 use crate::aws;
 use crate::ca::PrivateDir;
+use crate::dsql;
 use crate::guard;
 use crate::url::{self, Scheme};
 
@@ -99,11 +100,18 @@ impl Target {
         let user = args.username.clone().or(from_url.user).with_context(|| {
             format!("no database user: give --username or a URL such as {example}")
         })?;
+        let mut database = args.dbname.clone().or(from_url.database);
+        if dsql::is_dsql_host(&host) {
+            if client == Client::MySql {
+                bail!(dsql::NOT_MYSQL);
+            }
+            database.get_or_insert_with(|| dsql::DATABASE.to_owned());
+        }
         Ok(Self {
             host,
             port: args.port.or(from_url.port).unwrap_or(client.default_port()),
             user,
-            database: args.dbname.clone().or(from_url.database),
+            database,
         })
     }
 }
@@ -132,7 +140,7 @@ pub(crate) async fn run(client: Client, args: ClientArgs) -> anyhow::Result<Exit
             .with_context(|| format!("cannot read --ca-file {}", path.display()))?;
     }
     let (signer, token) = aws::signer_and_token(
-        &|| AuthTokenSigner::rds(&target.host, target.port, &target.user),
+        &|| dsql::signer_for(&target.host, target.port, &target.user),
         &args.aws,
         None,
     )
@@ -478,6 +486,9 @@ fn hint(
     let Target {
         host, port, user, ..
     } = target;
+    if seen.auth_refused && dsql::is_dsql_host(host) {
+        return Some(dsql::refusal_hint(host, user, region));
+    }
     if seen.auth_refused {
         let grant = match client {
             Client::Psql => format!("\"{user}\" is granted rds_iam (GRANT rds_iam TO \"{user}\")"),
@@ -503,7 +514,7 @@ fn hint(
         let roots = if own_ca {
             "the --ca-file given"
         } else {
-            "the embedded RDS CA bundle (give --ca-file for a server with another CA)"
+            "the embedded RDS and Amazon root CAs (give --ca-file for a server with another CA)"
         };
         return Some(format!(
             "TLS verification failed: the server's certificate must chain to {roots} and name {host}."

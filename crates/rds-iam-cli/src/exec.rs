@@ -7,12 +7,12 @@ use std::process::{ExitCode, Stdio};
 
 use anyhow::{Context as _, bail};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use rds_iam_token::AuthTokenSigner;
 use tokio::process::Command;
 
 use crate::args::{AwsOpts, ExecArgs, UrlArgs};
 use crate::ca::{self, PrivateDir};
 use crate::client;
+use crate::dsql;
 use crate::mycnf::{self, Pinned};
 use crate::url::{self, Scheme};
 
@@ -43,18 +43,25 @@ impl Target {
         let user = parts
             .user
             .context("invalid URL: no user; expected SCHEME://USER@HOST:PORT/DB")?;
+        let mut database = parts.database;
+        if dsql::is_dsql_host(&host) {
+            if scheme == Scheme::MySql {
+                bail!(dsql::NOT_MYSQL);
+            }
+            database.get_or_insert_with(|| dsql::DATABASE.to_owned());
+        }
         Ok(Self {
             scheme,
             port: parts.port.unwrap_or(scheme.default_port()),
             host,
             user,
-            database: parts.database,
+            database,
         })
     }
 
     async fn sign(&self, aws: &AwsOpts) -> anyhow::Result<String> {
         let (_, token) = crate::aws::signer_and_token(
-            &|| AuthTokenSigner::rds(&self.host, self.port, &self.user),
+            &|| dsql::signer_for(&self.host, self.port, &self.user),
             aws,
             None,
         )

@@ -7,6 +7,7 @@ mod args;
 mod aws;
 mod ca;
 mod client;
+mod dsql;
 mod exec;
 mod guard;
 mod mycnf;

@@ -19,7 +19,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         Command::Token(args) => Async::Token(TokenCommand::rds(args)),
-        Command::DsqlToken(args) => Async::Token(TokenCommand::dsql(args)),
+        Command::DsqlToken(args) => Async::Token(TokenCommand::dsql(args.target, args.admin)),
+        Command::DsqlAdminToken(target) => Async::Token(TokenCommand::dsql(target, true)),
         Command::Psql(args) => Async::Client(Client::Psql, args),
         Command::Mysql(args) => Async::Client(Client::MySql, args),
         Command::Url(args) => Async::Url(args),

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context as _;
 use rds_iam_token::{AuthTokenSigner, SignerBuilder};
 
-use crate::args::{AwsOpts, DsqlTokenArgs, TokenArgs};
+use crate::args::{AwsOpts, DsqlTarget, TokenArgs};
 use crate::aws::{self, Plan};
 
 /// `rds-iam token` or `rds-iam dsql-token`: the target, and where credentials come from.
@@ -20,7 +20,7 @@ pub(crate) struct TokenCommand {
 #[derive(Debug)]
 enum Target {
     Rds(TokenArgs),
-    Dsql(DsqlTokenArgs),
+    Dsql { target: DsqlTarget, admin: bool },
 }
 
 impl TokenCommand {
@@ -33,25 +33,28 @@ impl TokenCommand {
         }
     }
 
-    /// `rds-iam dsql-token`: `DbConnect`, or `DbConnectAdmin` with `--admin`.
-    pub(crate) fn dsql(args: DsqlTokenArgs) -> Self {
+    /// `rds-iam dsql-token` (`generate-db-connect-auth-token`): `DbConnect`, or
+    /// `DbConnectAdmin` when `admin` (`--admin`, `generate-db-connect-admin-auth-token`);
+    /// byte for byte what botocore's `generate_db_connect_auth_token` and
+    /// `generate_db_connect_admin_auth_token` return.
+    pub(crate) fn dsql(target: DsqlTarget, admin: bool) -> Self {
         Self {
-            aws: args.aws.clone(),
-            signing_time: args.signing_time,
-            target: Target::Dsql(args),
+            aws: target.aws.clone(),
+            signing_time: target.signing_time,
+            target: Target::Dsql { target, admin },
         }
     }
 
     fn builder(&self) -> SignerBuilder {
         match &self.target {
             Target::Rds(args) => AuthTokenSigner::rds(&args.hostname, args.port, &args.username),
-            Target::Dsql(args) => {
-                let builder = if args.admin {
-                    AuthTokenSigner::dsql_admin(&args.hostname)
+            Target::Dsql { target, admin } => {
+                let builder = if *admin {
+                    AuthTokenSigner::dsql_admin(&target.hostname)
                 } else {
-                    AuthTokenSigner::dsql(&args.hostname)
+                    AuthTokenSigner::dsql(&target.hostname)
                 };
-                builder.expires_in(Duration::from_secs(args.expires_in))
+                builder.expires_in(Duration::from_secs(target.expires_in))
             }
         }
     }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
-use rds_iam_certs::RDS_CA_BUNDLE_PEM;
+use rds_iam_certs::RDS_AND_AMAZON_CA_BUNDLE_PEM;
 use support::{Sealed, query};
 
 const AKID: &str = "AKIDEXAMPLE";
@@ -122,9 +122,10 @@ fn psql_gets_the_token_in_pgpassword_and_verify_full_with_the_embedded_bundle() 
         "{token}"
     );
     assert!(query(token)["X-Amz-Credential"].contains("%2Feu-west-1%2Frds-db%2F"));
-    // The embedded bundle, in a file only the user can read, gone once the client exits.
+    // The embedded bundle (RDS roots and Amazon Root CA 1-4), in a file only the user can
+    // read, gone once the client exits.
     assert_eq!(rec.vars["CA_MODE"], "600");
-    assert_eq!(rec.ca_copy, RDS_CA_BUNDLE_PEM);
+    assert_eq!(rec.ca_copy, RDS_AND_AMAZON_CA_BUNDLE_PEM);
     let ca = Path::new(&rec.vars["CA"]);
     assert!(ca.starts_with(sealed.dir.path()), "not in TMPDIR: {ca:?}");
     assert!(!ca.exists(), "the temporary CA bundle was left behind");
@@ -246,6 +247,143 @@ fn a_refused_token_gets_a_hint() {
     }
 }
 
+/// An Aurora DSQL endpoint: a DSQL token (DbConnectAdmin for admin, DbConnect for other
+/// roles, no port, region from the name), the database `postgres` unless one is named,
+/// verified TLS with the bundle that holds the Amazon roots.
+#[test]
+fn psql_signs_dsql_tokens_for_dsql_endpoints() {
+    let sealed = Sealed::new().keys(AKID, SECRET, None);
+    let record = sealed.dir.path().join("record");
+    let client = fake_client(sealed.dir.path(), &record, "", 0);
+    let host = "abcdefghijklmnopqrstuvwxyz.dsql.eu-west-1.on.aws";
+    for (url, action, database) in [
+        (
+            format!("postgres://admin@{host}"),
+            "DbConnectAdmin",
+            "postgres",
+        ),
+        (
+            format!("postgres://app@{host}/postgres"),
+            "DbConnect",
+            "postgres",
+        ),
+        (
+            format!("postgresql://app@{host}:6543/other"),
+            "DbConnect",
+            "other",
+        ),
+    ] {
+        let run = sealed.run(&["psql", &url, "--client", client.to_str().unwrap()]);
+        assert_eq!(run.code, Some(0), "{run:?}");
+        let rec = read_record(&record);
+        assert!(
+            rec.args[0].starts_with(&format!("--dbname=host='{host}' port=")),
+            "{:?}",
+            rec.args
+        );
+        assert!(
+            rec.args[0].contains(&format!(
+                " dbname='{database}' hostaddr='' sslmode=verify-full "
+            )),
+            "{:?}",
+            rec.args
+        );
+        let token = &rec.vars["PGPASSWORD"];
+        assert!(
+            token.starts_with(&format!("{host}/?Action={action}&")),
+            "{url}: {token}"
+        );
+        assert!(query(token)["X-Amz-Credential"].contains("%2Feu-west-1%2Fdsql%2Faws4_request"));
+        assert_eq!(rec.ca_copy, RDS_AND_AMAZON_CA_BUNDLE_PEM);
+    }
+}
+
+#[test]
+fn a_refused_dsql_token_gets_dsql_advice() {
+    let sealed = Sealed::new().keys(AKID, SECRET, None);
+    let record = sealed.dir.path().join("record");
+    let client = fake_client(
+        sealed.dir.path(),
+        &record,
+        "psql: error: connection to server failed: FATAL:  password authentication failed for user \"app\"\n",
+        2,
+    );
+    let run = sealed.run(&[
+        "psql",
+        "postgres://app@abc.dsql.us-east-1.on.aws/postgres",
+        "--client",
+        client.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, Some(2), "{run:?}");
+    let hint = run.stderr.lines().last().unwrap();
+    for needle in [
+        "dsql:DbConnect on arn:aws:dsql:us-east-1:ACCOUNT:cluster/abc",
+        "AWS IAM GRANT \"app\"",
+        "us-east-1",
+    ] {
+        assert!(hint.contains(needle), "{needle} missing: {hint}");
+    }
+    assert!(
+        !hint.contains("rds_iam") && !hint.contains("rds-db"),
+        "{hint}"
+    );
+}
+
+#[test]
+fn mysql_refuses_a_dsql_endpoint_before_signing() {
+    // No credentials: signing would fail with another message.
+    let sealed = Sealed::new();
+    let record = sealed.dir.path().join("record");
+    let client = fake_client(sealed.dir.path(), &record, "", 0);
+    sealed
+        .run(&[
+            "mysql",
+            "mysql://admin@abc.dsql.us-east-1.on.aws/postgres",
+            "--client",
+            client.to_str().unwrap(),
+        ])
+        .fails_briefly_with("PostgreSQL protocol only");
+    assert!(!record.exists(), "the client was started");
+    for command in ["url", "exec"] {
+        let mut argv = vec![command, "mysql://admin@abc.dsql.us-east-1.on.aws/x"];
+        if command == "exec" {
+            argv.extend(["--", "true"]);
+        }
+        sealed
+            .run(&argv)
+            .fails_briefly_with("PostgreSQL protocol only");
+    }
+}
+
+/// `rds-iam url` for a DSQL endpoint: the DSQL token, percent-encoded, and the database
+/// `postgres` when the URL names none.
+#[test]
+fn url_signs_dsql_tokens_for_dsql_endpoints() {
+    let sealed = Sealed::new().keys(AKID, SECRET, None);
+    let ca = sealed.dir.path().join("ca.pem");
+    let run = sealed.run(&[
+        "url",
+        "postgres://admin@abc.dsql.us-east-1.on.aws",
+        "--ca-output",
+        ca.to_str().unwrap(),
+    ]);
+    let url = run.token();
+    assert!(
+        url.starts_with(
+            "postgres://admin:abc.dsql.us-east-1.on.aws%2F%3FAction%3DDbConnectAdmin%26"
+        ),
+        "{url}"
+    );
+    assert!(
+        url.contains("@abc.dsql.us-east-1.on.aws:5432/postgres?sslmode=verify-full&sslrootcert="),
+        "{url}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&ca).unwrap(),
+        RDS_AND_AMAZON_CA_BUNDLE_PEM
+    );
+}
+
 #[test]
 fn client_errors_are_brief() {
     let sealed = Sealed::new().keys(AKID, SECRET, None);
@@ -352,7 +490,7 @@ fn ca_bundle_to_stdout_and_to_a_file() {
     let sealed = Sealed::new();
     let run = sealed.run(&["ca-bundle"]);
     assert_eq!(run.code, Some(0));
-    assert_eq!(run.stdout, RDS_CA_BUNDLE_PEM);
+    assert_eq!(run.stdout, RDS_AND_AMAZON_CA_BUNDLE_PEM);
     assert!(run.stdout.starts_with("-----BEGIN CERTIFICATE-----"));
     let path = sealed.dir.path().join("bundle.pem");
     let run = sealed.run(&["ca-bundle", "--output", path.to_str().unwrap()]);
@@ -360,7 +498,10 @@ fn ca_bundle_to_stdout_and_to_a_file() {
         (run.code, run.stdout.as_str(), run.stderr.as_str()),
         (Some(0), "", "")
     );
-    assert_eq!(std::fs::read_to_string(&path).unwrap(), RDS_CA_BUNDLE_PEM);
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        RDS_AND_AMAZON_CA_BUNDLE_PEM
+    );
     sealed
         .run(&["ca-bundle", "--output", "/nonexistent/dir/bundle.pem"])
         .fails_briefly_with("/nonexistent/dir/bundle.pem");

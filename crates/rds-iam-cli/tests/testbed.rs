@@ -251,6 +251,40 @@ fn the_embedded_bundle_rejects_a_server_it_does_not_know() {
     );
 }
 
+/// `rds-iam psql postgres://ROLE@ID.dsql.us-east-1.on.aws:PORT/` against the DSQL
+/// look-alike, as `admin` and as a non-admin role: a DSQL token (its verifier refuses
+/// `rds-db` tokens and the wrong action for the role), region from the name, database
+/// `postgres` by default, over verified TLS; without the bed CA the server is refused.
+#[test]
+fn psql_connects_to_dsql_as_admin_and_as_another_role() {
+    let bed = Bed::load();
+    let host = bed.get("RDS_TESTBED_DSQL_ENDPOINT");
+    let port = bed.get("RDS_TESTBED_DSQL_PORT");
+    let ca = bed.get("RDS_TESTBED_CA_FILE");
+    let query = &[
+        "-XAtq",
+        "-c",
+        "select current_user || ' ' || current_database() || ' ' || ssl \
+         from pg_stat_ssl where pid = pg_backend_pid()",
+    ][..];
+    for role in ["admin", bed.get("RDS_TESTBED_DSQL_ROLE")] {
+        assert_ne!(role, "", "RDS_TESTBED_DSQL_ROLE is empty");
+        let url = format!("postgres://{role}@{host}:{port}");
+        let run = bed
+            .sealed(false)
+            .run(&[&["psql", &url, "--ca-file", ca, "--"][..], query].concat());
+        assert_eq!(run.code, Some(0), "{role}: {run:#?}");
+        assert_eq!(run.stdout, format!("{role} postgres true\n"), "{run:#?}");
+    }
+    // The embedded bundle does not know the bed's CA: verify-full refuses the server.
+    let url = format!("postgres://admin@{host}:{port}/postgres");
+    let run = bed
+        .sealed(false)
+        .run(&[&["psql", &url, "--"][..], query].concat());
+    assert_ne!(run.code, Some(0), "{run:#?}");
+    assert!(run.stderr.contains("certificate verify failed"), "{run:#?}");
+}
+
 /// What a stand-in token looks like to the server in the middle.
 const FAKE_TOKEN: &str = "localhost:5432/?Action=connect&DBUser=iam_user&X-Amz-Signature=0";
 

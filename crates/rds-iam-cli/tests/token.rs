@@ -258,7 +258,57 @@ fn dsql_tokens_match_botocore() {
         }
         let run = run_args(&sealed_for(case), &args);
         assert_eq!(run.token(), expected, "{case:?}");
+        // The AWS CLI's names and flags (`aws dsql generate-db-connect[-admin]-auth-token
+        // --hostname H --region R --expires-in S`): the same bytes.
+        let name = if case.kind == "dsql_admin" {
+            "generate-db-connect-admin-auth-token"
+        } else {
+            "generate-db-connect-auth-token"
+        };
+        let aws_args = vec![
+            name.to_owned(),
+            "--hostname".into(),
+            case.hostname.clone(),
+            "--region".into(),
+            case.region.clone(),
+            "--expires-in".into(),
+            case.expires_in.to_string(),
+            "--signing-time".into(),
+            rfc3339(case.time),
+        ];
+        let run = run_args(&sealed_for(case), &aws_args);
+        assert_eq!(run.token(), expected, "{aws_args:?}");
     }
+}
+
+#[test]
+fn the_aws_cli_dsql_names_take_only_its_flags_and_ours() {
+    let sealed = Sealed::new().keys(AKID, SECRET, None);
+    // The admin name has no --admin: it is always the admin token.
+    sealed
+        .run(&[
+            "generate-db-connect-admin-auth-token",
+            "--hostname",
+            "x.dsql.us-east-1.on.aws",
+            "--admin",
+        ])
+        .fails_with("--admin");
+    // A week at most, as for dsql-token.
+    sealed
+        .run(&[
+            "generate-db-connect-auth-token",
+            "--hostname",
+            "x.dsql.us-east-1.on.aws",
+            "--expires-in",
+            "604801",
+        ])
+        .fails_briefly_with("604800");
+    let help = sealed.run(&["--help"]).stdout;
+    assert!(help.contains("generate-db-connect-auth-token"), "{help}");
+    assert!(
+        help.contains("generate-db-connect-admin-auth-token"),
+        "{help}"
+    );
 }
 
 /// The AWS CLI has no signing-time option: run it, read the second it signed at from its
@@ -626,4 +676,68 @@ fn help_shows_examples() {
             "{command} missing from --help"
         );
     }
+}
+
+/// The credential chain's HTTPS client (rustls with ring, the system's roots): web-identity
+/// credentials from an STS stand-in on loopback, whose certificate is trusted through
+/// SSL_CERT_FILE; without that, the same server is refused (verified TLS).
+#[test]
+fn credentials_from_sts_over_verified_https() {
+    use std::io::BufRead as _;
+    let sealed = Sealed::new();
+    let dir = sealed.dir.path().to_owned();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sts.py");
+    let mut child = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(&dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run python3 {}: {e}", script.display()));
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let (port, cert) = line
+        .trim()
+        .split_once(' ')
+        .unwrap_or_else(|| panic!("sts.py did not start: {line:?}"));
+    let web_identity = sealed.dir.write("web-identity-token", "a-jwt");
+    let sealed = sealed
+        .set(
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+            web_identity.to_str().unwrap(),
+        )
+        .set("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/r")
+        .set("AWS_ROLE_SESSION_NAME", "s")
+        .set("AWS_ENDPOINT_URL_STS", &format!("https://localhost:{port}"));
+    let args = [
+        "token",
+        "--hostname",
+        "mydb.abc123.us-east-1.rds.amazonaws.com",
+        "--port",
+        "5432",
+        "--username",
+        "app",
+    ];
+    let requests = || std::fs::read_to_string(dir.join("requests")).unwrap_or_default();
+    // Untrusted certificate: no request reaches the server, no token.
+    let refused = sealed.run(&args);
+    let requests_refused = requests();
+    let trusted_sealed = sealed.set("SSL_CERT_FILE", cert);
+    let trusted = trusted_sealed.run(&args);
+    let requests_trusted = requests();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_ne!(refused.code, Some(0), "{refused:#?}");
+    assert_eq!(refused.stdout, "");
+    assert_eq!(requests_refused, "", "a request got through unverified TLS");
+    assert_eq!(requests_trusted.lines().count(), 1, "{trusted:#?}");
+    let token = trusted.token();
+    let query = query(token);
+    assert!(
+        query["X-Amz-Credential"].starts_with("ASIASTSLOOPBACK00001%2F"),
+        "{token}"
+    );
+    assert_eq!(query["X-Amz-Security-Token"], "stssession");
 }
