@@ -8,6 +8,9 @@
 
 use crate::error::Error;
 
+/// The port Aurora DSQL endpoints listen on.
+const DSQL_PORT: u16 = 5432;
+
 /// Refuses, before any token is signed or sent, a `signing_host` that differs from the host
 /// the pool connects to when only AWS's roots would verify that host's certificate.
 ///
@@ -28,13 +31,16 @@ pub(crate) fn check_signing_host(
         return Ok(());
     }
     let endpoint = signing_host.trim_end_matches('.').to_ascii_lowercase();
-    let port_hint = if dsql {
-        // DSQL tokens carry no port.
-        String::new()
+    let (remote_port, port_hint) = if dsql {
+        // DSQL listens on 5432, and its tokens carry no port.
+        (DSQL_PORT, String::new())
     } else {
-        format!(
-            ", with `IamAuth::signing_port({signing_port})` when the local port differs \
-             from the endpoint's"
+        (
+            signing_port,
+            format!(
+                ", with `IamAuth::signing_port({signing_port})` when the local port differs \
+                 from the endpoint's"
+            ),
         )
     };
     Err(Error::config(format!(
@@ -44,7 +50,7 @@ pub(crate) fn check_signing_host(
          signed or sent. Connect to the endpoint name and make it resolve to your tunnel \
          instead: a hosts-file line `127.0.0.1 {endpoint}`, or SSM port forwarding to it \
          (`aws ssm start-session --document-name AWS-StartPortForwardingSessionToRemoteHost \
-         --parameters host={endpoint},portNumber={signing_port},localPortNumber=LOCAL_PORT` \
+         --parameters host={endpoint},portNumber={remote_port},localPortNumber=LOCAL_PORT` \
          plus that hosts-file line), then connect to {endpoint}:LOCAL_PORT{port_hint}. If \
          {connect_host:?} serves a certificate of your own CA (a proxy), add that CA with \
          `IamAuth::add_root_certificates_file`"
@@ -86,7 +92,7 @@ mod tests {
         let err = check_signing_host(
             "127.0.0.1",
             Some("abcdefghijklmnopqrstuvwxyz.dsql.us-east-1.on.aws"),
-            5432,
+            15432,
             false,
             false,
             true,
@@ -94,6 +100,7 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(!err.contains("signing_port"), "{err}");
+        assert!(err.contains("portNumber=5432,"), "{err}");
         assert!(
             err.contains("127.0.0.1 abcdefghijklmnopqrstuvwxyz.dsql"),
             "{err}"

@@ -93,13 +93,33 @@ async fn another_name_is_dsql_when_told_and_keeps_the_users_roots() {
         .collect();
     assert_eq!(roots, [ca], "only the user's root is added");
 
-    // A tunnel: connect to localhost, sign for the cluster endpoint (DSQL by its name).
-    let tunnel = crate::auth().signing_host(ENDPOINT);
-    let (_, token) = prepare(&tunnel, "postgres://app@localhost:15432/postgres").await;
+    // A server whose certificate the user's CA signs, at another name: sign for the
+    // cluster endpoint (DSQL by its name).
+    let proxy = crate::auth()
+        .signing_host(ENDPOINT)
+        .add_root_certificates_pem(ca);
+    let (_, token) = prepare(&proxy, "postgres://app@localhost:15432/postgres").await;
     assert!(
         token.starts_with(&format!("{ENDPOINT}/?Action=DbConnect&")),
         "{token}"
     );
+
+    // A tunnel on localhost with only the public roots: DSQL's certificate names the
+    // endpoint, so verify-full cannot pass; refused before signing, with the recipe (DSQL
+    // listens on 5432; its tokens carry no port).
+    let err = PgPoolOptions::new()
+        .iam_auth(crate::auth().signing_host(ENDPOINT))
+        .connect_lazy("postgres://app@localhost:15432/postgres")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    let message = err.to_string();
+    assert!(
+        message.contains(&format!("127.0.0.1 {ENDPOINT}")),
+        "{message}"
+    );
+    assert!(message.contains("portNumber=5432,"), "{message}");
+    assert!(!message.contains("signing_port"), "{message}");
 }
 
 #[tokio::test]
