@@ -94,6 +94,10 @@ const SWEEP_EVERY: u64 = 10;
 /// How far the wall clock may move away from the monotonic clock between two looks
 /// before it counts as a jump (a suspend, a VM pause, a clock step).
 const JUMP_TOLERANCE: Duration = Duration::from_secs(2);
+/// What `IamPoolHandle::ensure_fresh_token` promises on success: the token in place is
+/// valid at least this much longer (connect latency, clock skew), and younger than the
+/// maximum age by this much (or a quarter of it, if less).
+pub(crate) const ENSURE_MARGIN: Duration = Duration::from_secs(5);
 
 /// Signs the token a pool starts with.
 pub(crate) async fn first_token(signer: &AuthTokenSigner) -> Result<AuthToken, Error> {
@@ -170,6 +174,9 @@ struct State {
     queued: bool,
     /// Failed signings in a row.
     failures: u32,
+    /// Signing attempts so far, successful or not: a caller that waited for another's
+    /// attempt takes its outcome.
+    attempts: u64,
     /// Signings in a row whose credentials were about to expire.
     dying: u32,
     /// Why the last refresh failed, while it has not succeeded since.
@@ -212,6 +219,7 @@ impl Refresher {
                 seen: (now, Instant::now()),
                 queued: false,
                 failures: 0,
+                attempts: 0,
                 dying,
                 last_error: None,
             }),
@@ -258,52 +266,81 @@ impl Refresher {
         lock(&self.state).queued = false;
     }
 
-    /// Whether the token in place is due for replacement at `now`: past its refresh point
-    /// (or retry time), at least half the maximum age old, or signed in the future (the
-    /// wall clock went back).
-    fn is_stale(&self, now: SystemTime) -> bool {
-        let state = lock(&self.state);
-        now >= state.next_at
-            || now
-                .duration_since(state.current.signed_at())
-                .map_or(true, |age| age >= self.schedule.interval)
+    /// Whether the token in place fails what [`Self::ensure_fresh`] promises at `now`:
+    /// younger than the maximum age minus [`Self::age_margin`], and valid for at least
+    /// [`ENSURE_MARGIN`] more (by its own 15 minutes and its credentials' expiry). A token
+    /// signed in the future (the wall clock went back) fails it too.
+    fn is_unusable(&self, state: &State, now: SystemTime) -> bool {
+        let too_old = now
+            .duration_since(state.current.signed_at())
+            .map_or(true, |age| {
+                age >= self.max_age.saturating_sub(self.age_margin())
+            });
+        too_old || state.current.is_expired_at(now + ENSURE_MARGIN)
     }
 
-    /// Signs a token now if the one in place is stale; see
-    /// [`crate::IamPoolHandle::ensure_fresh_token`].
+    /// How much younger than the maximum age [`Self::ensure_fresh`] wants the token in
+    /// place: a quarter of the maximum age, at most [`ENSURE_MARGIN`].
+    fn age_margin(&self) -> Duration {
+        (self.max_age / 4).min(ENSURE_MARGIN)
+    }
+
+    /// See [`crate::IamPoolHandle::ensure_fresh_token`]. Signs inline only when the token
+    /// in place is unusable ([`Self::is_unusable`]), or when its refresh point has passed
+    /// by the wall clock, no refresh has failed since, it is at least half the maximum age
+    /// old, and no other refresh is running (a thaw: the driver has not looked yet).
+    /// Callers that wait for another's attempt take its outcome rather than start one.
     pub(crate) async fn ensure_fresh(&self) -> Result<(), Error> {
         if self.pool.is_closed() {
             return Err(Error::config(
                 "the pool is closed: IAM tokens are no longer refreshed for it",
             ));
         }
-        if !self.is_stale(self.clock.now()) {
+        let now = self.clock.now();
+        let (unusable, due, attempts) = {
+            let state = lock(&self.state);
+            let due = state.failures == 0
+                && now >= state.next_at
+                && now
+                    .duration_since(state.current.signed_at())
+                    .map_or(true, |age| age >= self.schedule.interval);
+            (self.is_unusable(&state, now), due, state.attempts)
+        };
+        if unusable {
+            let _signing = self.signing.lock().await;
+            // Another caller or the driver may have tried while this one waited: its
+            // outcome is this caller's.
+            let waited_out = lock(&self.state).attempts != attempts;
+            let now = self.clock.now();
+            if !waited_out && self.is_unusable(&lock(&self.state), now) {
+                let _ = self.sign_and_apply().await;
+            }
+        } else if due {
+            // The token in place keeps the promise whatever happens: never wait for a
+            // refresh that is already running (the driver's, or another caller's).
+            if let Ok(_signing) = self.signing.try_lock() {
+                let _ = self.sign_and_apply().await;
+            }
+            return Ok(());
+        } else {
             return Ok(());
         }
-        let _signing = self.signing.lock().await;
-        let attempt = if self.is_stale(self.clock.now()) {
-            self.sign_and_apply().await
-        } else {
-            Ok(())
-        };
         let now = self.clock.now();
         let state = lock(&self.state);
-        let young = now
-            .duration_since(state.current.signed_at())
-            .is_ok_and(|age| age < self.max_age);
-        if young && !state.current.is_expired_at(now) {
+        if !self.is_unusable(&state, now) {
             return Ok(());
         }
-        attempt?;
         Err(Error::credentials(format!(
-            "no IAM token younger than max_token_age ({}s) and still valid could be signed \
-             for {}: {}",
+            "no IAM token younger than max_token_age ({}s) minus {}s and valid for {}s more \
+             could be signed for {}: {}",
             self.max_age.as_secs_f32(),
+            self.age_margin().as_secs_f32(),
+            ENSURE_MARGIN.as_secs(),
             self.signer.hostname(),
             state
                 .last_error
                 .as_deref()
-                .unwrap_or("the new token would expire before the one in place"),
+                .unwrap_or("the credentials source gives only credentials about to expire"),
         )))
     }
 
@@ -315,6 +352,7 @@ impl Refresher {
         let now = self.clock.now();
         let mut state = lock(&self.state);
         let state = &mut *state;
+        state.attempts = state.attempts.wrapping_add(1);
         match attempt {
             Ok(Ok(token)) => {
                 state.failures = 0;
