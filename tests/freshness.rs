@@ -489,3 +489,34 @@ async fn ensure_fresh_token_fails_for_a_token_about_to_expire() {
     );
     pool.close().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_token_signed_before_a_freeze_is_replaced_at_once_after_the_thaw() {
+    let clock = Clock::new();
+    let source = Source::new(&clock);
+    // The process is frozen for 20 minutes while the first credentials are fetched: the
+    // pool's first token is dated before the freeze.
+    source.freeze_next_fetch(Duration::from_secs(20 * 60));
+    let pool = PgPoolOptions::new()
+        .iam_auth(auth(&clock, source.clone()))
+        .connect_lazy(PG_URL)
+        .await
+        .unwrap();
+    assert_eq!(token_date(&pool), "20261203T090000Z");
+    holds_within(Duration::from_secs(1), "the first token replaced", || {
+        token_date(&pool) == "20261203T092000Z"
+    })
+    .await;
+
+    // 56 minutes later the credentials are due, and the process is frozen for 20 minutes
+    // while new ones are fetched: the refresh swaps in a token dated before that freeze.
+    source.freeze_next_fetch(Duration::from_secs(20 * 60));
+    clock.jump(Duration::from_secs(56 * 60));
+    holds_within(
+        Duration::from_secs(2),
+        "the refreshed token replaced",
+        || token_date(&pool) == "20261203T103600Z",
+    )
+    .await;
+    pool.close().await;
+}

@@ -15,7 +15,9 @@
 //! least once a second of monotonic time (more often for a `max_token_age` under 4 s) and
 //! refreshes, each in a short task of its own, the pools whose refresh point has passed by
 //! the wall clock, or whose wall clock jumped (moved more than 2 s away from the monotonic
-//! clock since the last look). So within one second of monotonic time after the wall
+//! clock since the last look). The refresh point counts from the time the token is dated
+//! (the signer reads the clock before it fetches credentials), so a token signed before a
+//! freeze is due as soon as the process thaws. So within one second of monotonic time after the wall
 //! clock passes the refresh point or jumps, the pool's connect options carry a new token;
 //! a connection opened within that second may still carry the old one. A thousand idle
 //! pools cost one timer, and one look at each per second (about half a microsecond each:
@@ -208,6 +210,9 @@ impl Refresher {
             .after_token(&current)
             .unwrap_or_else(|| schedule.next_wait(dying));
         let now = clock.now();
+        // From when the token was signed, not from now: a token signed before a freeze
+        // (the signer reads the clock before it fetches credentials) is due at once.
+        let next_at = current.signed_at() + wait;
         Arc::new(Self {
             clock,
             pool: Box::new(pool),
@@ -215,7 +220,7 @@ impl Refresher {
             max_age,
             state: Mutex::new(State {
                 current,
-                next_at: now + wait,
+                next_at,
                 seen: (now, Instant::now()),
                 queued: false,
                 failures: 0,
@@ -357,6 +362,10 @@ impl Refresher {
             Ok(Ok(token)) => {
                 state.failures = 0;
                 state.last_error = None;
+                // Schedule from when the new token was signed, not from now: a token
+                // signed before a freeze (the signer reads the clock before it fetches
+                // credentials) is then due at once.
+                let signed_at = token.signed_at();
                 // A token that dies sooner than the one in place (its credentials expire
                 // first) does not replace it, unless that one is dated in the future (the
                 // wall clock went back: the server would refuse it).
@@ -370,14 +379,14 @@ impl Refresher {
                     // The usual case: the token lives well past the next refresh.
                     Some(next) => {
                         state.dying = 0;
-                        state.next_at = now + next;
+                        state.next_at = signed_at + next;
                     }
                     // Its credentials expire within the margin and the source has nothing
                     // newer yet: ask again, backing off.
                     None => {
                         state.dying = state.dying.saturating_add(1);
                         let wait = schedule.next_wait(state.dying);
-                        state.next_at = now + wait;
+                        state.next_at = signed_at + wait;
                         let current = &state.current;
                         let remaining = current
                             .expires_at()
