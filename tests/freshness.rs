@@ -520,3 +520,39 @@ async fn a_token_signed_before_a_freeze_is_replaced_at_once_after_the_thaw() {
     .await;
     pool.close().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_shared_credentials_cache_forgets_a_result_the_wall_clock_left_behind() {
+    let clock = Clock::new();
+    let source = Source::new(&clock);
+    let auth = auth(&clock, source.clone());
+    let first = PgPoolOptions::new()
+        .iam_auth(auth.clone())
+        .connect_lazy(PG_URL)
+        .await
+        .unwrap();
+    assert_eq!(source.fetches(), 1);
+    // Frozen for 2 hours within a second of monotonic time after the fetch: the hour's
+    // credentials have expired. A new pool of the same IamAuth does not get them.
+    clock.jump(Duration::from_secs(2 * 3600));
+    let options = MySqlPoolOptions::new().iam_auth(auth.clone());
+    let iam = options.handle();
+    let second = options.connect_lazy(MYSQL_URL).await.unwrap();
+    assert_eq!(source.fetches(), 2, "expired credentials handed out");
+    let status = iam.status().unwrap();
+    assert!(
+        status.credentials_expire_at.unwrap() > clock.now() + Duration::from_secs(3000),
+        "{status:?}"
+    );
+
+    // A failed fetch, then a 20-minute freeze within a second of monotonic time, and the
+    // source is back: the cached error is not the answer any more.
+    source.set_down(true);
+    clock.jump(Duration::from_secs(2 * 3600));
+    assert!(iam.ensure_fresh_token().await.is_err());
+    source.set_down(false);
+    clock.jump(Duration::from_secs(20 * 60));
+    iam.ensure_fresh_token().await.unwrap();
+    first.close().await;
+    second.close().await;
+}
