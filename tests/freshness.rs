@@ -556,3 +556,39 @@ async fn the_shared_credentials_cache_forgets_a_result_the_wall_clock_left_behin
     first.close().await;
     second.close().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_provider_or_time_source_does_not_stop_the_refresh() {
+    let clock = Clock::new();
+    let source = Source::new(&clock);
+    let pool = PgPoolOptions::new()
+        .iam_auth(auth(&clock, source.clone()))
+        .connect_lazy(PG_URL)
+        .await
+        .unwrap();
+    // The credentials are due and the provider panics in the driver's refresh task.
+    source.panics.store(true, Ordering::SeqCst);
+    clock.jump(Duration::from_secs(56 * 60));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(token_date(&pool), "20261203T090000Z");
+    source.panics.store(false, Ordering::SeqCst);
+    holds_within(
+        Duration::from_secs(2),
+        "refreshed after a provider panic",
+        || token_date(&pool) == "20261203T095600Z",
+    )
+    .await;
+
+    // The time source panics in the driver's look at the pool.
+    clock.panic_once();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!clock.1.load(Ordering::SeqCst), "the clock was read");
+    clock.jump(Duration::from_secs(20 * 60));
+    holds_within(
+        Duration::from_secs(2),
+        "refreshed after a time source panic",
+        || token_date(&pool) == "20261203T101600Z",
+    )
+    .await;
+    pool.close().await;
+}

@@ -69,6 +69,7 @@
 //! `IamPoolHandle::ensure_fresh_token` becomes a no-op; its status stays. Nothing outside
 //! this module changes.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant as StdInstant, SystemTime};
 
@@ -185,6 +186,15 @@ struct State {
     last_error: Option<String>,
 }
 
+/// Clears a pool's `queued` mark when its refresh task ends, even by a panic.
+struct Unqueue<'a>(&'a Refresher);
+
+impl Drop for Unqueue<'_> {
+    fn drop(&mut self) {
+        lock(&self.0.state).queued = false;
+    }
+}
+
 /// Why the driver refreshes a pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Why {
@@ -259,6 +269,9 @@ impl Refresher {
 
     /// The driver's refresh, in a task of its own.
     async fn refresh(self: Arc<Self>, why: Why) {
+        // However the task ends (a panicking provider, signer or time source included),
+        // the pool is refreshed again.
+        let _unqueue = Unqueue(&self);
         {
             let _signing = self.signing.lock().await;
             // `ensure_fresh` may have signed meanwhile.
@@ -268,7 +281,6 @@ impl Refresher {
                 let _ = self.sign_and_apply().await;
             }
         }
-        lock(&self.state).queued = false;
     }
 
     /// Whether the token in place fails what [`Self::ensure_fresh`] promises at `now`:
@@ -505,6 +517,12 @@ struct Deregister(tokio::runtime::Id, Arc<Watched>);
 
 impl Drop for Deregister {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            tracing::error!(
+                pools = lock(&self.1.pools).len(),
+                "the IAM token refresh driver panicked: its pools are no longer refreshed"
+            );
+        }
         lock(&DRIVERS).retain(|(id, watched)| *id != self.0 || !Arc::ptr_eq(watched, &self.1));
     }
 }
@@ -538,8 +556,16 @@ async fn drive(id: tokio::runtime::Id, watched: Arc<Watched>) {
         period = TICK;
         for pool in lock(&watched.pools).iter() {
             period = period.min(pool.period());
-            if let Some(why) = pool.due(at) {
-                due.push((Arc::clone(pool), why));
+            // A time source that panics must not end the driver (and every pool's
+            // refresh with it): that pool is looked at again next time.
+            match std::panic::catch_unwind(AssertUnwindSafe(|| pool.due(at))) {
+                Ok(Some(why)) => due.push((Arc::clone(pool), why)),
+                Ok(None) => {}
+                Err(_) => tracing::error!(
+                    host = pool.signer.hostname(),
+                    "the time source panicked while the IAM token refresh looked at the \
+                     pool; looking again at the next tick"
+                ),
             }
         }
         for (pool, why) in due {
