@@ -244,8 +244,11 @@ impl Refresher {
     }
 
     /// The driver's look: whether to refresh now, and why. Marks the refresh as queued.
-    fn due(&self, at: Instant) -> Option<Why> {
+    fn due(&self) -> Option<Why> {
+        // Both clocks read together: under load, a monotonic time read once per look
+        // would lag this pool's wall time and look like a jump.
         let now = self.clock.now();
+        let at = Instant::now();
         let mut state = lock(&self.state);
         let (seen_wall, seen_at) = std::mem::replace(&mut state.seen, (now, at));
         if state.queued {
@@ -509,7 +512,10 @@ pub(crate) fn register(refresher: Arc<Refresher>) {
     });
     drivers.push((id, Arc::clone(&watched)));
     drop(drivers);
-    runtime.spawn(drive(id, watched));
+    // Made before the task is spawned, so that the entry goes even if the task is never
+    // polled (a runtime shutting down drops it unpolled).
+    let deregister = Deregister(id, Arc::clone(&watched));
+    runtime.spawn(drive(deregister, watched));
 }
 
 /// Removes a driver's entry however its task ends (the runtime shutting down drops it).
@@ -530,8 +536,8 @@ impl Drop for Deregister {
 /// One runtime's driver: looks at every pool's wall clock once a period and starts the
 /// refreshes that are due; lets closed pools go (a sweep every [`SWEEP_EVERY`] looks, and
 /// a closed pool is never signed for); ends when none is left.
-async fn drive(id: tokio::runtime::Id, watched: Arc<Watched>) {
-    let _deregister = Deregister(id, Arc::clone(&watched));
+async fn drive(deregister: Deregister, watched: Arc<Watched>) {
+    let _deregister = deregister;
     let mut next = Instant::now();
     let mut period = TICK;
     for look in 0u64.. {
@@ -551,14 +557,13 @@ async fn drive(id: tokio::runtime::Id, watched: Arc<Watched>) {
         }
         next = (next + period).max(Instant::now());
         tokio::time::sleep_until(next).await;
-        let at = Instant::now();
         let mut due = Vec::new();
         period = TICK;
         for pool in lock(&watched.pools).iter() {
             period = period.min(pool.period());
             // A time source that panics must not end the driver (and every pool's
             // refresh with it): that pool is looked at again next time.
-            match std::panic::catch_unwind(AssertUnwindSafe(|| pool.due(at))) {
+            match std::panic::catch_unwind(AssertUnwindSafe(|| pool.due())) {
                 Ok(Some(why)) => due.push((Arc::clone(pool), why)),
                 Ok(None) => {}
                 Err(_) => tracing::error!(
