@@ -21,8 +21,9 @@ use crate::refresh::Refresher;
 /// when they are due) when it is not.
 ///
 /// Cloning is cheap; clones refer to the same pool. Like a `Pool` clone, the handle keeps
-/// the pool's memory alive until it is dropped; close the pool with `pool.close()` as
-/// usual. `Debug` shows the status, never the token.
+/// the pool itself alive, idle connections included, until it is dropped; close the pool
+/// with `pool.close()` as usual (that closes its connections whatever handles remain).
+/// `Debug` shows the status, never the token.
 ///
 /// # Example
 ///
@@ -168,8 +169,11 @@ pub struct IamPoolStatus {
     pub credentials_expire_at: Option<SystemTime>,
     /// The pool's `max_token_age`.
     pub max_token_age: Duration,
-    /// Why the last refresh failed (the error and its causes, on one line), while none
-    /// has succeeded since; or why the token in place is unusable.
+    /// Why the last refresh failed (the error and its causes, on one line, at most 1,000
+    /// characters), while none has succeeded since; or why the token in place is unusable.
+    /// The causes include the credentials provider's own error text, as the provider
+    /// wrote it (this crate's own messages never hold a secret; a custom provider's
+    /// errors should not either).
     pub last_refresh_error: Option<String>,
     /// Failed refreshes in a row (0 after a success).
     pub refresh_failures: u32,

@@ -579,8 +579,12 @@ async fn drive(deregister: Deregister, watched: Arc<Watched>) {
     }
 }
 
+/// The longest [`error_chain`] text, in characters: it goes into logs and the status.
+const MAX_REASON_CHARS: usize = 1000;
+
 /// `err` and every source under it, `: `-separated (the credentials provider's own
-/// reason, such as AccessDenied or a timeout, is usually a few levels down).
+/// reason, such as AccessDenied or a timeout, is usually a few levels down), at most
+/// [`MAX_REASON_CHARS`] characters (a credential process's stderr can be long).
 pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     // One line: a cause's own line breaks (a credential process's stderr) are folded.
     let one_line = |e: &dyn std::error::Error| e.to_string().lines().collect::<Vec<_>>().join(" ");
@@ -594,6 +598,10 @@ pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
             text.push_str(&cause_text);
         }
         source = cause.source();
+    }
+    if let Some((cut, _)) = text.char_indices().nth(MAX_REASON_CHARS) {
+        text.truncate(cut);
+        text.push_str("...");
     }
     text
 }
@@ -676,6 +684,11 @@ mod tests {
             Some(Box::new(Layer("timed out", None))),
         );
         assert_eq!(error_chain(&repeats), "loading failed: timed out");
+        let long = "é".repeat(5000);
+        let leaked: &'static str = Box::leak(long.into_boxed_str());
+        let capped = error_chain(&Layer("failed", Some(Box::new(Layer(leaked, None)))));
+        assert_eq!(capped.chars().count(), MAX_REASON_CHARS + 3);
+        assert!(capped.starts_with("failed: éé") && capped.ends_with("é..."));
     }
 
     fn token(lifetime: Option<Duration>) -> AuthToken {
