@@ -592,3 +592,31 @@ async fn a_panicking_provider_or_time_source_does_not_stop_the_refresh() {
     .await;
     pool.close().await;
 }
+
+/// A pool created on one runtime and used on the next (a global pool across
+/// `#[tokio::test]`s): its refresh moves to the runtime that calls `ensure_fresh_token`.
+#[test]
+fn a_pool_whose_runtime_ended_is_refreshed_again_after_ensure_fresh_token() {
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .unwrap()
+    };
+    let clock = Clock::new();
+    let source = Source::new(&clock);
+    let options = PgPoolOptions::new().iam_auth(auth(&clock, source.clone()));
+    let iam = options.handle();
+    let pool = runtime().block_on(async { options.connect_lazy(PG_URL).await.unwrap() });
+    // That runtime is gone, and its driver with it.
+    runtime().block_on(async {
+        iam.ensure_fresh_token().await.unwrap();
+        clock.jump(Duration::from_secs(20 * 60));
+        holds_within(Duration::from_secs(1), "refreshed on the new runtime", || {
+            token_date(&pool) == "20261203T092000Z"
+        })
+        .await;
+        pool.close().await;
+    });
+}

@@ -62,8 +62,8 @@ impl IamPoolHandle {
         let _ = self.refresher.set(refresher);
     }
 
-    fn refresher(&self) -> Result<&Refresher, Error> {
-        self.refresher.get().map(Arc::as_ref).ok_or_else(|| {
+    fn refresher(&self) -> Result<&Arc<Refresher>, Error> {
+        self.refresher.get().ok_or_else(|| {
             Error::config(
                 "this IamPoolHandle's pool has not been created: call connect, connect_with, \
                  connect_lazy or connect_lazy_with on the IamPoolOptions it came from first",
@@ -88,6 +88,10 @@ impl IamPoolHandle {
     ///
     /// Call it at the start of a unit of work in a process that may have been frozen since
     /// the last one (a Lambda invocation).
+    ///
+    /// The pool's refresh runs on the Tokio runtime that created the pool; if that runtime
+    /// has shut down (a pool kept in a global across runtimes), this call hands the refresh
+    /// to the current runtime.
     ///
     /// # Errors
     ///

@@ -45,7 +45,9 @@
 //! idle connections alive, signing a token every half max age, until the Tokio runtime
 //! shuts down (the driver then ends, and lets all its pools go); so close pools you are
 //! done with (a long-running service's single pool is unaffected). With no pool left, the
-//! driver ends; the next pool starts another.
+//! driver ends; the next pool starts another. A pool that outlives its runtime (kept in a
+//! global across runtimes) is no longer refreshed until `IamPoolHandle::ensure_fresh_token`
+//! is called on another runtime, which hands it to that runtime's driver.
 //!
 //! # Frozen processes (Lambda)
 //! When a process is frozen (Lambda between invocations, SIGSTOP) for longer than the
@@ -59,7 +61,10 @@
 //! `IamPoolHandle::ensure_fresh_token` called before it (the start of a unit of work, as
 //! `examples/lambda.rs` does per invocation), in 0 of 40. (A connection that a freeze
 //! catches in the middle of its login is refused whatever the client does: its token was
-//! fresh when it started.) A per-connection connector removes the race.
+//! fresh when it started.) A per-connection connector removes the race. A
+//! `current_thread` runtime that only runs while the process serves a request (`block_on`
+//! per request) is frozen between requests in the same way: call `ensure_fresh_token` at
+//! the start of each.
 //!
 //! # Moving to a connector
 //! sqlx plans a per-connection connector (launchbadge/sqlx PR 3582, `PoolConnector`).
@@ -70,6 +75,7 @@
 //! this module changes.
 
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant as StdInstant, SystemTime};
 
@@ -165,6 +171,9 @@ pub(crate) struct Refresher {
     state: Mutex<State>,
     /// Held while signing, so that the driver and `ensure_fresh` never sign at once.
     signing: tokio::sync::Mutex<()>,
+    /// A driver looks at this pool: set by [`register`], cleared when that driver's
+    /// runtime shuts down (or the driver ends).
+    watched: AtomicBool,
 }
 
 struct State {
@@ -239,6 +248,7 @@ impl Refresher {
                 last_error: None,
             }),
             signing: tokio::sync::Mutex::new(()),
+            watched: AtomicBool::new(false),
             signer,
         })
     }
@@ -310,11 +320,19 @@ impl Refresher {
     /// by the wall clock, no refresh has failed since, it is at least half the maximum age
     /// old, and no other refresh is running (a thaw: the driver has not looked yet).
     /// Callers that wait for another's attempt take its outcome rather than start one.
-    pub(crate) async fn ensure_fresh(&self) -> Result<(), Error> {
+    pub(crate) async fn ensure_fresh(self: &Arc<Self>) -> Result<(), Error> {
         if self.pool.is_closed() {
             return Err(Error::config(
                 "the pool is closed: IAM tokens are no longer refreshed for it",
             ));
+        }
+        if !self.watched.load(Ordering::Acquire) {
+            // The runtime whose driver refreshed this pool has shut down.
+            tracing::debug!(
+                host = self.signer.hostname(),
+                "the IAM pool's refresh moves to the current Tokio runtime"
+            );
+            register(Arc::clone(self));
         }
         let now = self.clock.now();
         let (unusable, due, attempts) = {
@@ -503,6 +521,10 @@ pub(crate) fn register(refresher: Arc<Refresher>) {
     let runtime = tokio::runtime::Handle::current();
     let id = runtime.id();
     let mut drivers = lock(&DRIVERS);
+    // Under the registry's lock: two callers never both register one pool.
+    if refresher.watched.swap(true, Ordering::AcqRel) {
+        return;
+    }
     if let Some((_, watched)) = drivers.iter().find(|(of, _)| *of == id) {
         lock(&watched.pools).push(refresher);
         return;
@@ -523,13 +545,21 @@ struct Deregister(tokio::runtime::Id, Arc<Watched>);
 
 impl Drop for Deregister {
     fn drop(&mut self) {
+        let mut drivers = lock(&DRIVERS);
+        drivers.retain(|(id, watched)| *id != self.0 || !Arc::ptr_eq(watched, &self.1));
+        // Under the registry's lock, so that no pool joins this list meanwhile: its pools
+        // are registered again by their next `ensure_fresh` (on another runtime).
+        let pools = lock(&self.1.pools);
+        for pool in pools.iter() {
+            pool.watched.store(false, Ordering::Release);
+        }
         if std::thread::panicking() {
             tracing::error!(
-                pools = lock(&self.1.pools).len(),
-                "the IAM token refresh driver panicked: its pools are no longer refreshed"
+                pools = pools.len(),
+                "the IAM token refresh driver panicked: its pools are no longer refreshed \
+                 until IamPoolHandle::ensure_fresh_token is called"
             );
         }
-        lock(&DRIVERS).retain(|(id, watched)| *id != self.0 || !Arc::ptr_eq(watched, &self.1));
     }
 }
 
