@@ -613,9 +613,11 @@ fn a_pool_whose_runtime_ended_is_refreshed_again_after_ensure_fresh_token() {
     runtime().block_on(async {
         iam.ensure_fresh_token().await.unwrap();
         clock.jump(Duration::from_secs(20 * 60));
-        holds_within(Duration::from_secs(1), "refreshed on the new runtime", || {
-            token_date(&pool) == "20261203T092000Z"
-        })
+        holds_within(
+            Duration::from_secs(1),
+            "refreshed on the new runtime",
+            || token_date(&pool) == "20261203T092000Z",
+        )
         .await;
         pool.close().await;
     });
