@@ -738,6 +738,46 @@ mod tests {
             .unwrap()
     }
 
+    /// The driver lets a closed pool go within [`SWEEP_EVERY`] looks, and ends (its
+    /// registry entry gone) when no pool is left.
+    #[cfg(feature = "postgres")]
+    #[tokio::test(start_paused = true)]
+    async fn a_closed_pool_is_let_go_and_the_driver_ends() {
+        use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+        let pool = PgPoolOptions::new()
+            .connect_lazy_with(PgConnectOptions::new().host("localhost").username("app"));
+        let token = token(None);
+        let signer = AuthTokenSigner::rds("localhost", 5432, "app")
+            .region("us-east-1")
+            .credentials_provider(aws_credential_types::Credentials::from_keys(
+                "AKIAEXAMPLE",
+                "secret",
+                None,
+            ))
+            .build()
+            .unwrap();
+        let clock = SharedTimeSource::new(aws_smithy_async::time::StaticTimeSource::new(
+            token.signed_at(),
+        ));
+        let refresher =
+            Refresher::new(pool.clone(), signer, clock, token, Duration::from_secs(300));
+        register(Arc::clone(&refresher));
+        let id = tokio::runtime::Handle::current().id();
+        let registered = || lock(&DRIVERS).iter().any(|(of, _)| *of == id);
+        assert!(registered());
+        assert!(refresher.watched.load(Ordering::Acquire));
+        tokio::time::sleep(Duration::from_secs(12)).await;
+        assert_eq!(Arc::strong_count(&refresher), 2, "an open pool is kept");
+        pool.close().await;
+        tokio::time::sleep(Duration::from_secs(SWEEP_EVERY + 1)).await;
+        assert_eq!(
+            Arc::strong_count(&refresher),
+            1,
+            "the driver still holds the pool"
+        );
+        assert!(!registered(), "the driver's entry is still registered");
+    }
+
     #[test]
     fn the_schedule_follows_the_credentials_expiry() {
         // max_token_age 14 minutes: every 7 minutes, unless the credentials die sooner.
