@@ -5,7 +5,7 @@
 //! These tests need no server: lazy pools open no connection, and their connect options
 //! (password included) are read back. Tokio's time is paused, so every wait is exact.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -23,35 +23,49 @@ const PG_URL: &str = "postgres://app@mydb.abc123.us-east-1.rds.amazonaws.com:543
 const MYSQL_URL: &str = "mysql://app@mydb.abc123.us-east-1.rds.amazonaws.com:3306/app";
 const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 
-/// A wall clock that stands still until the test moves it.
+/// A wall clock that stands still until the test moves it (and can be made to panic once).
 #[derive(Debug, Clone)]
-struct Clock(Arc<Mutex<SystemTime>>);
+struct Clock(Arc<Mutex<SystemTime>>, Arc<AtomicBool>);
 
 impl Clock {
     fn new() -> Self {
-        Self(Arc::new(Mutex::new(
-            UNIX_EPOCH + Duration::from_secs(START),
-        )))
+        Self(
+            Arc::new(Mutex::new(UNIX_EPOCH + Duration::from_secs(START))),
+            Arc::default(),
+        )
     }
     fn jump(&self, by: Duration) {
         *self.0.lock().unwrap() += by;
+    }
+    /// The next read of the clock panics.
+    fn panic_once(&self) {
+        self.1.store(true, Ordering::SeqCst);
     }
 }
 
 impl TimeSource for Clock {
     fn now(&self) -> SystemTime {
+        assert!(
+            !self.1.swap(false, Ordering::SeqCst),
+            "a time source that panics"
+        );
         *self.0.lock().unwrap()
     }
 }
 
-/// Temporary credentials that expire an hour after each fetch (by `clock`), a new key each
-/// time (or long-term keys, without an expiry); it counts fetches and can be made to fail.
+/// Temporary credentials that expire `lifetime` (an hour) after each fetch (by `clock`), a
+/// new key each time (or long-term keys, without an expiry); it counts fetches and can be
+/// made to fail, hang, panic, or freeze the process (jump the wall clock) in mid-fetch.
 #[derive(Debug, Clone)]
 struct Source {
     clock: Clock,
     expires: bool,
+    lifetime: Duration,
     fetches: Arc<AtomicUsize>,
     down: Arc<Mutex<bool>>,
+    hangs: Arc<AtomicBool>,
+    panics: Arc<AtomicBool>,
+    freeze: Arc<Mutex<Option<Duration>>>,
 }
 
 impl Source {
@@ -59,8 +73,12 @@ impl Source {
         Self {
             clock: clock.clone(),
             expires: true,
+            lifetime: Duration::from_secs(3600),
             fetches: Arc::default(),
             down: Arc::default(),
+            hangs: Arc::default(),
+            panics: Arc::default(),
+            freeze: Arc::default(),
         }
     }
     fn long_term(clock: &Clock) -> Self {
@@ -75,6 +93,10 @@ impl Source {
     fn set_down(&self, down: bool) {
         *self.down.lock().unwrap() = down;
     }
+    /// The next fetch freezes the process for `by`: the wall clock jumps before it answers.
+    fn freeze_next_fetch(&self, by: Duration) {
+        *self.freeze.lock().unwrap() = Some(by);
+    }
 }
 
 impl ProvideCredentials for Source {
@@ -83,6 +105,16 @@ impl ProvideCredentials for Source {
         Self: 'a,
     {
         let n = self.fetches.fetch_add(1, Ordering::SeqCst);
+        assert!(
+            !self.panics.load(Ordering::SeqCst),
+            "a credentials provider that panics"
+        );
+        if self.hangs.load(Ordering::SeqCst) {
+            return future::ProvideCredentials::new(std::future::pending());
+        }
+        if let Some(by) = self.freeze.lock().unwrap().take() {
+            self.clock.jump(by);
+        }
         if *self.down.lock().unwrap() {
             return future::ProvideCredentials::ready(Err(CredentialsError::provider_error(
                 "the instance metadata endpoint is down",
@@ -93,7 +125,7 @@ impl ProvideCredentials for Source {
                 format!("ASIAFRESHNESS{n:07}"),
                 SECRET,
                 Some("session-token-of-the-test".to_owned()),
-                Some(self.clock.now() + Duration::from_secs(3600)),
+                Some(self.clock.now() + self.lifetime),
                 "test",
             )
         } else {
@@ -360,4 +392,233 @@ async fn a_closed_pool_is_let_go_and_never_signed_for_again() {
         iam.ensure_fresh_token().await.unwrap_err().kind(),
         ErrorKind::Config
     );
+}
+
+/// `count` callers of `ensure_fresh_token` at once; their results, and the Tokio time they
+/// took.
+async fn callers_at_once(
+    iam: &IamPoolHandle,
+    count: usize,
+) -> (Vec<Result<(), sqlx_rds_iam::Error>>, Duration) {
+    let before = tokio::time::Instant::now();
+    let callers: Vec<_> = (0..count)
+        .map(|_| {
+            let iam = iam.clone();
+            tokio::spawn(async move { iam.ensure_fresh_token().await })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for caller in callers {
+        results.push(caller.await.unwrap());
+    }
+    (results, before.elapsed())
+}
+
+#[tokio::test(start_paused = true)]
+async fn ensure_fresh_token_neither_waits_nor_piles_up_while_the_token_in_place_is_usable() {
+    let clock = Clock::new();
+    // Credentials valid 6 minutes: within 5 minutes of their expiry, signing fetches anew.
+    let source = Source {
+        lifetime: Duration::from_secs(360),
+        ..Source::new(&clock)
+    };
+    let options = PgPoolOptions::new().iam_auth(auth(&clock, source.clone()));
+    let iam = options.handle();
+    let pool = options.connect_lazy(PG_URL).await.unwrap();
+    let first = password(&pool);
+
+    // The credentials source hangs (IMDS black-holed), and the refresh point (150 s) has
+    // passed: the driver's refresh waits for credentials, up to its 30 s timeout.
+    source.hangs.store(true, Ordering::SeqCst);
+    clock.jump(Duration::from_secs(160));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The token in place is 161 s old (the maximum is 300 s) and valid for 199 s more:
+    // callers neither wait for the driver's attempt nor start their own.
+    let (results, took) = callers_at_once(&iam, 5).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(took, Duration::ZERO, "a usable token: no wait");
+    // After the driver's attempt timed out (it retries, backing off), the same.
+    tokio::time::sleep(Duration::from_secs(31)).await;
+    assert_eq!(iam.status().unwrap().refresh_failures, 1);
+    let (results, took) = callers_at_once(&iam, 5).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(took, Duration::ZERO, "a usable token: no wait");
+    assert_eq!(password(&pool), first);
+
+    // 296 s old: within the margin of the maximum age. Callers at once share one attempt
+    // (at most 30 s, or the driver's that is running), and say no token is guaranteed.
+    clock.jump(Duration::from_secs(135));
+    let (results, took) = callers_at_once(&iam, 5).await;
+    assert!(
+        results.iter().all(|r| r
+            .as_ref()
+            .is_err_and(|e| e.kind() == ErrorKind::Credentials)),
+        "{results:?}"
+    );
+    assert!(
+        took <= Duration::from_secs(60),
+        "callers piled up: {took:?}"
+    );
+    pool.close().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn ensure_fresh_token_fails_for_a_token_about_to_expire() {
+    let clock = Clock::new();
+    // Credentials valid 30 s: the token dies with them.
+    let source = Source {
+        lifetime: Duration::from_secs(30),
+        ..Source::new(&clock)
+    };
+    let options = MySqlPoolOptions::new().iam_auth(auth(&clock, source.clone()));
+    let iam = options.handle();
+    let pool = options.connect_lazy(MYSQL_URL).await.unwrap();
+    source.set_down(true);
+    // 28 s later the token is young (the maximum is 300 s) but dies in 2 s: a connection
+    // opened with it now would likely be refused.
+    clock.jump(Duration::from_secs(28));
+    let err = iam.ensure_fresh_token().await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Credentials, "{err}");
+    source.set_down(false);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    iam.ensure_fresh_token().await.unwrap();
+    let status = iam.status().unwrap();
+    assert!(
+        status.token_expires_at > clock.now() + Duration::from_secs(20),
+        "{status:?}"
+    );
+    pool.close().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_token_signed_before_a_freeze_is_replaced_at_once_after_the_thaw() {
+    let clock = Clock::new();
+    let source = Source::new(&clock);
+    // The process is frozen for 20 minutes while the first credentials are fetched: the
+    // pool's first token is dated before the freeze.
+    source.freeze_next_fetch(Duration::from_secs(20 * 60));
+    let pool = PgPoolOptions::new()
+        .iam_auth(auth(&clock, source.clone()))
+        .connect_lazy(PG_URL)
+        .await
+        .unwrap();
+    assert_eq!(token_date(&pool), "20261203T090000Z");
+    holds_within(Duration::from_secs(1), "the first token replaced", || {
+        token_date(&pool) == "20261203T092000Z"
+    })
+    .await;
+
+    // 56 minutes later the credentials are due, and the process is frozen for 20 minutes
+    // while new ones are fetched: the refresh swaps in a token dated before that freeze.
+    source.freeze_next_fetch(Duration::from_secs(20 * 60));
+    clock.jump(Duration::from_secs(56 * 60));
+    holds_within(
+        Duration::from_secs(2),
+        "the refreshed token replaced",
+        || token_date(&pool) == "20261203T103600Z",
+    )
+    .await;
+    pool.close().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_shared_credentials_cache_forgets_a_result_the_wall_clock_left_behind() {
+    let clock = Clock::new();
+    let source = Source::new(&clock);
+    let auth = auth(&clock, source.clone());
+    let first = PgPoolOptions::new()
+        .iam_auth(auth.clone())
+        .connect_lazy(PG_URL)
+        .await
+        .unwrap();
+    assert_eq!(source.fetches(), 1);
+    // Frozen for 2 hours within a second of monotonic time after the fetch: the hour's
+    // credentials have expired. A new pool of the same IamAuth does not get them.
+    clock.jump(Duration::from_secs(2 * 3600));
+    let options = MySqlPoolOptions::new().iam_auth(auth.clone());
+    let iam = options.handle();
+    let second = options.connect_lazy(MYSQL_URL).await.unwrap();
+    assert_eq!(source.fetches(), 2, "expired credentials handed out");
+    let status = iam.status().unwrap();
+    assert!(
+        status.credentials_expire_at.unwrap() > clock.now() + Duration::from_secs(3000),
+        "{status:?}"
+    );
+
+    // A failed fetch, then a 20-minute freeze within a second of monotonic time, and the
+    // source is back: the cached error is not the answer any more.
+    source.set_down(true);
+    clock.jump(Duration::from_secs(2 * 3600));
+    assert!(iam.ensure_fresh_token().await.is_err());
+    source.set_down(false);
+    clock.jump(Duration::from_secs(20 * 60));
+    iam.ensure_fresh_token().await.unwrap();
+    first.close().await;
+    second.close().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_provider_or_time_source_does_not_stop_the_refresh() {
+    let clock = Clock::new();
+    let source = Source::new(&clock);
+    let pool = PgPoolOptions::new()
+        .iam_auth(auth(&clock, source.clone()))
+        .connect_lazy(PG_URL)
+        .await
+        .unwrap();
+    // The credentials are due and the provider panics in the driver's refresh task.
+    source.panics.store(true, Ordering::SeqCst);
+    clock.jump(Duration::from_secs(56 * 60));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(token_date(&pool), "20261203T090000Z");
+    source.panics.store(false, Ordering::SeqCst);
+    holds_within(
+        Duration::from_secs(2),
+        "refreshed after a provider panic",
+        || token_date(&pool) == "20261203T095600Z",
+    )
+    .await;
+
+    // The time source panics in the driver's look at the pool.
+    clock.panic_once();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!clock.1.load(Ordering::SeqCst), "the clock was read");
+    clock.jump(Duration::from_secs(20 * 60));
+    holds_within(
+        Duration::from_secs(2),
+        "refreshed after a time source panic",
+        || token_date(&pool) == "20261203T101600Z",
+    )
+    .await;
+    pool.close().await;
+}
+
+/// A pool created on one runtime and used on the next (a global pool across
+/// `#[tokio::test]`s): its refresh moves to the runtime that calls `ensure_fresh_token`.
+#[test]
+fn a_pool_whose_runtime_ended_is_refreshed_again_after_ensure_fresh_token() {
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .unwrap()
+    };
+    let clock = Clock::new();
+    let source = Source::new(&clock);
+    let options = PgPoolOptions::new().iam_auth(auth(&clock, source.clone()));
+    let iam = options.handle();
+    let pool = runtime().block_on(async { options.connect_lazy(PG_URL).await.unwrap() });
+    // That runtime is gone, and its driver with it.
+    runtime().block_on(async {
+        iam.ensure_fresh_token().await.unwrap();
+        clock.jump(Duration::from_secs(20 * 60));
+        holds_within(
+            Duration::from_secs(1),
+            "refreshed on the new runtime",
+            || token_date(&pool) == "20261203T092000Z",
+        )
+        .await;
+        pool.close().await;
+    });
 }

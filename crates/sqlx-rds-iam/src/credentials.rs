@@ -9,7 +9,9 @@
 //! - reuses temporary credentials until 5 minutes before they expire (the token crate's
 //!   own margin, so both agree on when credentials are due);
 //! - lets one request to the source be in flight at a time, and hands its result (or its
-//!   error) to everyone who asked meanwhile or within a second after it;
+//!   error) to everyone who asked meanwhile or within a second after it, by both the
+//!   monotonic and the wall clock (a freeze right after a fetch makes it old); never
+//!   credentials that expire within those 5 minutes, however recent;
 //! - reads credentials without an expiry (environment, static keys, profile files) again
 //!   when asked more than a second after the last read, so a rotated key is picked up.
 
@@ -28,12 +30,19 @@ const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(5 * 60);
 /// A result fetched this recently is handed out again rather than fetched anew.
 const REUSE_RECENT: Duration = Duration::from_secs(1);
 
+/// A result of the source, and when it came (by the wall and the monotonic clock).
+type Fetched = (
+    SystemTime,
+    tokio::time::Instant,
+    Result<Credentials, String>,
+);
+
 /// The cache an `IamAuth` and its clones share.
 #[derive(Default)]
 pub(crate) struct SharedCredentialsCache {
-    /// The last result: when it was fetched (monotonic), and the credentials or the
+    /// The last result: when it was fetched (wall, monotonic), and the credentials or the
     /// error's text.
-    last: Mutex<Option<(tokio::time::Instant, Result<Credentials, String>)>>,
+    last: Mutex<Option<Fetched>>,
     /// Held while a request to the source is in flight.
     fetching: tokio::sync::Mutex<()>,
 }
@@ -59,16 +68,22 @@ impl SharedCredentialsCache {
         at: tokio::time::Instant,
     ) -> Option<Result<Credentials, CredentialsError>> {
         let last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        let (fetched_at, result) = last.as_ref()?;
-        let recent = at.saturating_duration_since(*fetched_at) < REUSE_RECENT;
+        let (fetched_wall, fetched_at, result) = last.as_ref()?;
+        // Recent by both clocks: the monotonic clock may stand still through a freeze,
+        // and the wall clock may be stepped.
+        let recent = at.saturating_duration_since(*fetched_at) < REUSE_RECENT
+            && now
+                .duration_since(*fetched_wall)
+                .is_ok_and(|since| since < REUSE_RECENT);
         match result {
-            Ok(credentials)
-                if recent
-                    || credentials
-                        .expiry()
-                        .is_some_and(|expiry| now + REFRESH_BEFORE_EXPIRY < expiry) =>
-            {
-                Some(Ok(credentials.clone()))
+            Ok(credentials) => {
+                let usable = match credentials.expiry() {
+                    // Never credentials about to expire, however recent.
+                    Some(expiry) => now + REFRESH_BEFORE_EXPIRY < expiry,
+                    // Keys without an expiry are read again after a second.
+                    None => recent,
+                };
+                usable.then(|| Ok(credentials.clone()))
             }
             Err(text) if recent => Some(Err(CredentialsError::provider_error(text.clone()))),
             _ => None,
@@ -109,8 +124,8 @@ impl CachedProvider {
             Ok(credentials) => Ok(credentials.clone()),
             Err(err) => Err(crate::refresh::error_chain(err)),
         };
-        *self.cache.last.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some((tokio::time::Instant::now(), kept));
+        let (wall, mono) = now();
+        *self.cache.last.lock().unwrap_or_else(|p| p.into_inner()) = Some((wall, mono, kept));
         result
     }
 }

@@ -17,11 +17,13 @@ use crate::refresh::Refresher;
 /// refresh and the first new connection race at thaw, and the connection may still carry
 /// the old, expired token. Calling [`ensure_fresh_token`](Self::ensure_fresh_token) at the
 /// start of each unit of work closes that window. It costs a clock read and a lock when the
-/// token is fresh, and one token signature (a few microseconds) when it is not.
+/// token is fresh, and one token signature (a few microseconds, plus a credentials fetch
+/// when they are due) when it is not.
 ///
 /// Cloning is cheap; clones refer to the same pool. Like a `Pool` clone, the handle keeps
-/// the pool's memory alive until it is dropped; close the pool with `pool.close()` as
-/// usual. `Debug` shows the status, never the token.
+/// the pool itself alive, idle connections included, until it is dropped; close the pool
+/// with `pool.close()` as usual (that closes its connections whatever handles remain).
+/// `Debug` shows the status, never the token.
 ///
 /// # Example
 ///
@@ -60,8 +62,8 @@ impl IamPoolHandle {
         let _ = self.refresher.set(refresher);
     }
 
-    fn refresher(&self) -> Result<&Refresher, Error> {
-        self.refresher.get().map(Arc::as_ref).ok_or_else(|| {
+    fn refresher(&self) -> Result<&Arc<Refresher>, Error> {
+        self.refresher.get().ok_or_else(|| {
             Error::config(
                 "this IamPoolHandle's pool has not been created: call connect, connect_with, \
                  connect_lazy or connect_lazy_with on the IamPoolOptions it came from first",
@@ -69,21 +71,35 @@ impl IamPoolHandle {
         })
     }
 
-    /// Makes sure that new connections of the pool carry a token younger than
-    /// `max_token_age`, and will for at least half of it: if the token in place is at least
-    /// half the maximum age old by the wall clock (or its refresh point or a retry has come,
-    /// or the wall clock went back), signs one now and swaps it in before returning.
-    /// Otherwise it does nothing. Connections already open are not affected.
+    /// Makes sure that new connections of the pool carry a usable token: on `Ok`, the
+    /// token in place was, when the call returned (by the pool's wall clock), younger than
+    /// `max_token_age` minus a margin (5 s, or a quarter of `max_token_age` if less) and
+    /// valid for at least 5 s more (by its own 15 minutes and by the expiry of the
+    /// credentials that signed it). Connections already open are not affected.
+    ///
+    /// It signs a token and swaps it in before returning only when it must: when the token
+    /// in place does not meet that promise, or when its refresh point (half the maximum
+    /// age) has passed by the wall clock with no refresh failed since and no refresh
+    /// running (after a freeze, before the pool's own refresh has looked). Otherwise it
+    /// returns at once: a clock read and a lock. It never waits for a refresh while the
+    /// token in place meets the promise; when it must wait, callers at once share one
+    /// attempt (bounded by the refresh timeout: half the maximum age, between 1 s and
+    /// 30 s) and take its outcome.
     ///
     /// Call it at the start of a unit of work in a process that may have been frozen since
     /// the last one (a Lambda invocation).
     ///
+    /// The pool's refresh runs on the Tokio runtime that created the pool; if that runtime
+    /// has shut down (a pool kept in a global across runtimes), this call hands the refresh
+    /// to the current runtime.
+    ///
     /// # Errors
     ///
-    /// [`ErrorKind::Credentials`](crate::ErrorKind::Credentials) when no token younger than
-    /// the maximum age and still valid is in place and none could be signed (the
-    /// credentials source is down, or gives only expired credentials); new connections
-    /// would then use the older token while it is valid, and the pool keeps retrying.
+    /// [`ErrorKind::Credentials`](crate::ErrorKind::Credentials) when the token in place
+    /// does not meet the promise above and no token that does could be signed (the
+    /// credentials source is down, hangs, or gives only credentials about to expire); new
+    /// connections then use the token in place while the server accepts it, and the pool
+    /// keeps retrying.
     /// [`ErrorKind::Config`](crate::ErrorKind::Config) when the pool has not been created
     /// or is closed.
     ///
@@ -157,8 +173,11 @@ pub struct IamPoolStatus {
     pub credentials_expire_at: Option<SystemTime>,
     /// The pool's `max_token_age`.
     pub max_token_age: Duration,
-    /// Why the last refresh failed (the error and its causes, on one line), while none
-    /// has succeeded since; or why the token in place is unusable.
+    /// Why the last refresh failed (the error and its causes, on one line, at most 1,000
+    /// characters), while none has succeeded since; or why the token in place is unusable.
+    /// The causes include the credentials provider's own error text, as the provider
+    /// wrote it (this crate's own messages never hold a secret; a custom provider's
+    /// errors should not either).
     pub last_refresh_error: Option<String>,
     /// Failed refreshes in a row (0 after a success).
     pub refresh_failures: u32,

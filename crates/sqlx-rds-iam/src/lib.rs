@@ -70,8 +70,8 @@
 //!   [`ensure_fresh_token`](IamPoolHandle::ensure_fresh_token) makes sure, at the start of
 //!   a unit of work (a Lambda invocation), that new connections carry a fresh token, and
 //!   whose [`status`](IamPoolHandle::status) reports the pool's IAM state.
-//! - **Many pools**: the pools of one [`IamAuth`] share one credentials cache, and one
-//!   task per Tokio runtime watches all of them.
+//! - **Many pools**: the pools of one [`IamAuth`] (build it once and clone it) share one
+//!   credentials cache, and one task per Tokio runtime watches all of them.
 //! - **Verified TLS**: verify-full (PostgreSQL) / VERIFY_IDENTITY (MySQL) against the
 //!   embedded RDS CA bundles ([`RDS_CA_BUNDLE_PEM`]) plus sqlx's webpki roots (DSQL: the
 //!   webpki roots only, which hold the Amazon roots); add your own CA with

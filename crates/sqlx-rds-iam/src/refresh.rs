@@ -15,7 +15,9 @@
 //! least once a second of monotonic time (more often for a `max_token_age` under 4 s) and
 //! refreshes, each in a short task of its own, the pools whose refresh point has passed by
 //! the wall clock, or whose wall clock jumped (moved more than 2 s away from the monotonic
-//! clock since the last look). So within one second of monotonic time after the wall
+//! clock since the last look). The refresh point counts from the time the token is dated
+//! (the signer reads the clock before it fetches credentials), so a token signed before a
+//! freeze is due as soon as the process thaws. So within one second of monotonic time after the wall
 //! clock passes the refresh point or jumps, the pool's connect options carry a new token;
 //! a connection opened within that second may still carry the old one. A thousand idle
 //! pools cost one timer, and one look at each per second (about half a microsecond each:
@@ -43,7 +45,9 @@
 //! idle connections alive, signing a token every half max age, until the Tokio runtime
 //! shuts down (the driver then ends, and lets all its pools go); so close pools you are
 //! done with (a long-running service's single pool is unaffected). With no pool left, the
-//! driver ends; the next pool starts another.
+//! driver ends; the next pool starts another. A pool that outlives its runtime (kept in a
+//! global across runtimes) is no longer refreshed until `IamPoolHandle::ensure_fresh_token`
+//! is called on another runtime, which hands it to that runtime's driver.
 //!
 //! # Frozen processes (Lambda)
 //! When a process is frozen (Lambda between invocations, SIGSTOP) for longer than the
@@ -57,7 +61,10 @@
 //! `IamPoolHandle::ensure_fresh_token` called before it (the start of a unit of work, as
 //! `examples/lambda.rs` does per invocation), in 0 of 40. (A connection that a freeze
 //! catches in the middle of its login is refused whatever the client does: its token was
-//! fresh when it started.) A per-connection connector removes the race.
+//! fresh when it started.) A per-connection connector removes the race. A
+//! `current_thread` runtime that only runs while the process serves a request (`block_on`
+//! per request) is frozen between requests in the same way: call `ensure_fresh_token` at
+//! the start of each.
 //!
 //! # Moving to a connector
 //! sqlx plans a per-connection connector (launchbadge/sqlx PR 3582, `PoolConnector`).
@@ -67,6 +74,8 @@
 //! `IamPoolHandle::ensure_fresh_token` becomes a no-op; its status stays. Nothing outside
 //! this module changes.
 
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant as StdInstant, SystemTime};
 
@@ -94,6 +103,10 @@ const SWEEP_EVERY: u64 = 10;
 /// How far the wall clock may move away from the monotonic clock between two looks
 /// before it counts as a jump (a suspend, a VM pause, a clock step).
 const JUMP_TOLERANCE: Duration = Duration::from_secs(2);
+/// What `IamPoolHandle::ensure_fresh_token` promises on success: the token in place is
+/// valid at least this much longer (connect latency, clock skew), and younger than the
+/// maximum age by this much (or a quarter of it, if less).
+pub(crate) const ENSURE_MARGIN: Duration = Duration::from_secs(5);
 
 /// Signs the token a pool starts with.
 pub(crate) async fn first_token(signer: &AuthTokenSigner) -> Result<AuthToken, Error> {
@@ -158,6 +171,9 @@ pub(crate) struct Refresher {
     state: Mutex<State>,
     /// Held while signing, so that the driver and `ensure_fresh` never sign at once.
     signing: tokio::sync::Mutex<()>,
+    /// A driver looks at this pool: set by [`register`], cleared when that driver's
+    /// runtime shuts down (or the driver ends).
+    watched: AtomicBool,
 }
 
 struct State {
@@ -170,10 +186,22 @@ struct State {
     queued: bool,
     /// Failed signings in a row.
     failures: u32,
+    /// Signing attempts so far, successful or not: a caller that waited for another's
+    /// attempt takes its outcome.
+    attempts: u64,
     /// Signings in a row whose credentials were about to expire.
     dying: u32,
     /// Why the last refresh failed, while it has not succeeded since.
     last_error: Option<String>,
+}
+
+/// Clears a pool's `queued` mark when its refresh task ends, even by a panic.
+struct Unqueue<'a>(&'a Refresher);
+
+impl Drop for Unqueue<'_> {
+    fn drop(&mut self) {
+        lock(&self.0.state).queued = false;
+    }
 }
 
 /// Why the driver refreshes a pool.
@@ -201,6 +229,9 @@ impl Refresher {
             .after_token(&current)
             .unwrap_or_else(|| schedule.next_wait(dying));
         let now = clock.now();
+        // From when the token was signed, not from now: a token signed before a freeze
+        // (the signer reads the clock before it fetches credentials) is due at once.
+        let next_at = current.signed_at() + wait;
         Arc::new(Self {
             clock,
             pool: Box::new(pool),
@@ -208,21 +239,26 @@ impl Refresher {
             max_age,
             state: Mutex::new(State {
                 current,
-                next_at: now + wait,
+                next_at,
                 seen: (now, Instant::now()),
                 queued: false,
                 failures: 0,
+                attempts: 0,
                 dying,
                 last_error: None,
             }),
             signing: tokio::sync::Mutex::new(()),
+            watched: AtomicBool::new(false),
             signer,
         })
     }
 
     /// The driver's look: whether to refresh now, and why. Marks the refresh as queued.
-    fn due(&self, at: Instant) -> Option<Why> {
+    fn due(&self) -> Option<Why> {
+        // Both clocks read together: under load, a monotonic time read once per look
+        // would lag this pool's wall time and look like a jump.
         let now = self.clock.now();
+        let at = Instant::now();
         let mut state = lock(&self.state);
         let (seen_wall, seen_at) = std::mem::replace(&mut state.seen, (now, at));
         if state.queued {
@@ -246,6 +282,9 @@ impl Refresher {
 
     /// The driver's refresh, in a task of its own.
     async fn refresh(self: Arc<Self>, why: Why) {
+        // However the task ends (a panicking provider, signer or time source included),
+        // the pool is refreshed again.
+        let _unqueue = Unqueue(&self);
         {
             let _signing = self.signing.lock().await;
             // `ensure_fresh` may have signed meanwhile.
@@ -255,55 +294,91 @@ impl Refresher {
                 let _ = self.sign_and_apply().await;
             }
         }
-        lock(&self.state).queued = false;
     }
 
-    /// Whether the token in place is due for replacement at `now`: past its refresh point
-    /// (or retry time), at least half the maximum age old, or signed in the future (the
-    /// wall clock went back).
-    fn is_stale(&self, now: SystemTime) -> bool {
-        let state = lock(&self.state);
-        now >= state.next_at
-            || now
-                .duration_since(state.current.signed_at())
-                .map_or(true, |age| age >= self.schedule.interval)
+    /// Whether the token in place fails what [`Self::ensure_fresh`] promises at `now`:
+    /// younger than the maximum age minus [`Self::age_margin`], and valid for at least
+    /// [`ENSURE_MARGIN`] more (by its own 15 minutes and its credentials' expiry). A token
+    /// signed in the future (the wall clock went back) fails it too.
+    fn is_unusable(&self, state: &State, now: SystemTime) -> bool {
+        let too_old = now
+            .duration_since(state.current.signed_at())
+            .map_or(true, |age| {
+                age >= self.max_age.saturating_sub(self.age_margin())
+            });
+        too_old || state.current.is_expired_at(now + ENSURE_MARGIN)
     }
 
-    /// Signs a token now if the one in place is stale; see
-    /// [`crate::IamPoolHandle::ensure_fresh_token`].
-    pub(crate) async fn ensure_fresh(&self) -> Result<(), Error> {
+    /// How much younger than the maximum age [`Self::ensure_fresh`] wants the token in
+    /// place: a quarter of the maximum age, at most [`ENSURE_MARGIN`].
+    fn age_margin(&self) -> Duration {
+        (self.max_age / 4).min(ENSURE_MARGIN)
+    }
+
+    /// See [`crate::IamPoolHandle::ensure_fresh_token`]. Signs inline only when the token
+    /// in place is unusable ([`Self::is_unusable`]), or when its refresh point has passed
+    /// by the wall clock, no refresh has failed since, it is at least half the maximum age
+    /// old, and no other refresh is running (a thaw: the driver has not looked yet).
+    /// Callers that wait for another's attempt take its outcome rather than start one.
+    pub(crate) async fn ensure_fresh(self: &Arc<Self>) -> Result<(), Error> {
         if self.pool.is_closed() {
             return Err(Error::config(
                 "the pool is closed: IAM tokens are no longer refreshed for it",
             ));
         }
-        if !self.is_stale(self.clock.now()) {
+        if !self.watched.load(Ordering::Acquire) {
+            // The runtime whose driver refreshed this pool has shut down.
+            tracing::debug!(
+                host = self.signer.hostname(),
+                "the IAM pool's refresh moves to the current Tokio runtime"
+            );
+            register(Arc::clone(self));
+        }
+        let now = self.clock.now();
+        let (unusable, due, attempts) = {
+            let state = lock(&self.state);
+            let due = state.failures == 0
+                && now >= state.next_at
+                && now
+                    .duration_since(state.current.signed_at())
+                    .map_or(true, |age| age >= self.schedule.interval);
+            (self.is_unusable(&state, now), due, state.attempts)
+        };
+        if unusable {
+            let _signing = self.signing.lock().await;
+            // Another caller or the driver may have tried while this one waited: its
+            // outcome is this caller's.
+            let waited_out = lock(&self.state).attempts != attempts;
+            let now = self.clock.now();
+            if !waited_out && self.is_unusable(&lock(&self.state), now) {
+                let _ = self.sign_and_apply().await;
+            }
+        } else if due {
+            // The token in place keeps the promise whatever happens: never wait for a
+            // refresh that is already running (the driver's, or another caller's).
+            if let Ok(_signing) = self.signing.try_lock() {
+                let _ = self.sign_and_apply().await;
+            }
+            return Ok(());
+        } else {
             return Ok(());
         }
-        let _signing = self.signing.lock().await;
-        let attempt = if self.is_stale(self.clock.now()) {
-            self.sign_and_apply().await
-        } else {
-            Ok(())
-        };
         let now = self.clock.now();
         let state = lock(&self.state);
-        let young = now
-            .duration_since(state.current.signed_at())
-            .is_ok_and(|age| age < self.max_age);
-        if young && !state.current.is_expired_at(now) {
+        if !self.is_unusable(&state, now) {
             return Ok(());
         }
-        attempt?;
         Err(Error::credentials(format!(
-            "no IAM token younger than max_token_age ({}s) and still valid could be signed \
-             for {}: {}",
+            "no IAM token younger than max_token_age ({}s) minus {}s and valid for {}s more \
+             could be signed for {}: {}",
             self.max_age.as_secs_f32(),
+            self.age_margin().as_secs_f32(),
+            ENSURE_MARGIN.as_secs(),
             self.signer.hostname(),
             state
                 .last_error
                 .as_deref()
-                .unwrap_or("the new token would expire before the one in place"),
+                .unwrap_or("the credentials source gives only credentials about to expire"),
         )))
     }
 
@@ -315,10 +390,15 @@ impl Refresher {
         let now = self.clock.now();
         let mut state = lock(&self.state);
         let state = &mut *state;
+        state.attempts = state.attempts.wrapping_add(1);
         match attempt {
             Ok(Ok(token)) => {
                 state.failures = 0;
                 state.last_error = None;
+                // Schedule from when the new token was signed, not from now: a token
+                // signed before a freeze (the signer reads the clock before it fetches
+                // credentials) is then due at once.
+                let signed_at = token.signed_at();
                 // A token that dies sooner than the one in place (its credentials expire
                 // first) does not replace it, unless that one is dated in the future (the
                 // wall clock went back: the server would refuse it).
@@ -332,14 +412,14 @@ impl Refresher {
                     // The usual case: the token lives well past the next refresh.
                     Some(next) => {
                         state.dying = 0;
-                        state.next_at = now + next;
+                        state.next_at = signed_at + next;
                     }
                     // Its credentials expire within the margin and the source has nothing
                     // newer yet: ask again, backing off.
                     None => {
                         state.dying = state.dying.saturating_add(1);
                         let wait = schedule.next_wait(state.dying);
-                        state.next_at = now + wait;
+                        state.next_at = signed_at + wait;
                         let current = &state.current;
                         let remaining = current
                             .expires_at()
@@ -441,6 +521,10 @@ pub(crate) fn register(refresher: Arc<Refresher>) {
     let runtime = tokio::runtime::Handle::current();
     let id = runtime.id();
     let mut drivers = lock(&DRIVERS);
+    // Under the registry's lock: two callers never both register one pool.
+    if refresher.watched.swap(true, Ordering::AcqRel) {
+        return;
+    }
     if let Some((_, watched)) = drivers.iter().find(|(of, _)| *of == id) {
         lock(&watched.pools).push(refresher);
         return;
@@ -450,7 +534,10 @@ pub(crate) fn register(refresher: Arc<Refresher>) {
     });
     drivers.push((id, Arc::clone(&watched)));
     drop(drivers);
-    runtime.spawn(drive(id, watched));
+    // Made before the task is spawned, so that the entry goes even if the task is never
+    // polled (a runtime shutting down drops it unpolled).
+    let deregister = Deregister(id, Arc::clone(&watched));
+    runtime.spawn(drive(deregister, watched));
 }
 
 /// Removes a driver's entry however its task ends (the runtime shutting down drops it).
@@ -458,15 +545,29 @@ struct Deregister(tokio::runtime::Id, Arc<Watched>);
 
 impl Drop for Deregister {
     fn drop(&mut self) {
-        lock(&DRIVERS).retain(|(id, watched)| *id != self.0 || !Arc::ptr_eq(watched, &self.1));
+        let mut drivers = lock(&DRIVERS);
+        drivers.retain(|(id, watched)| *id != self.0 || !Arc::ptr_eq(watched, &self.1));
+        // Under the registry's lock, so that no pool joins this list meanwhile: its pools
+        // are registered again by their next `ensure_fresh` (on another runtime).
+        let pools = lock(&self.1.pools);
+        for pool in pools.iter() {
+            pool.watched.store(false, Ordering::Release);
+        }
+        if std::thread::panicking() {
+            tracing::error!(
+                pools = pools.len(),
+                "the IAM token refresh driver panicked: its pools are no longer refreshed \
+                 until IamPoolHandle::ensure_fresh_token is called"
+            );
+        }
     }
 }
 
 /// One runtime's driver: looks at every pool's wall clock once a period and starts the
 /// refreshes that are due; lets closed pools go (a sweep every [`SWEEP_EVERY`] looks, and
 /// a closed pool is never signed for); ends when none is left.
-async fn drive(id: tokio::runtime::Id, watched: Arc<Watched>) {
-    let _deregister = Deregister(id, Arc::clone(&watched));
+async fn drive(deregister: Deregister, watched: Arc<Watched>) {
+    let _deregister = deregister;
     let mut next = Instant::now();
     let mut period = TICK;
     for look in 0u64.. {
@@ -486,13 +587,20 @@ async fn drive(id: tokio::runtime::Id, watched: Arc<Watched>) {
         }
         next = (next + period).max(Instant::now());
         tokio::time::sleep_until(next).await;
-        let at = Instant::now();
         let mut due = Vec::new();
         period = TICK;
         for pool in lock(&watched.pools).iter() {
             period = period.min(pool.period());
-            if let Some(why) = pool.due(at) {
-                due.push((Arc::clone(pool), why));
+            // A time source that panics must not end the driver (and every pool's
+            // refresh with it): that pool is looked at again next time.
+            match std::panic::catch_unwind(AssertUnwindSafe(|| pool.due())) {
+                Ok(Some(why)) => due.push((Arc::clone(pool), why)),
+                Ok(None) => {}
+                Err(_) => tracing::error!(
+                    host = pool.signer.hostname(),
+                    "the time source panicked while the IAM token refresh looked at the \
+                     pool; looking again at the next tick"
+                ),
             }
         }
         for (pool, why) in due {
@@ -501,8 +609,12 @@ async fn drive(id: tokio::runtime::Id, watched: Arc<Watched>) {
     }
 }
 
+/// The longest [`error_chain`] text, in characters: it goes into logs and the status.
+const MAX_REASON_CHARS: usize = 1000;
+
 /// `err` and every source under it, `: `-separated (the credentials provider's own
-/// reason, such as AccessDenied or a timeout, is usually a few levels down).
+/// reason, such as AccessDenied or a timeout, is usually a few levels down), at most
+/// [`MAX_REASON_CHARS`] characters (a credential process's stderr can be long).
 pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     // One line: a cause's own line breaks (a credential process's stderr) are folded.
     let one_line = |e: &dyn std::error::Error| e.to_string().lines().collect::<Vec<_>>().join(" ");
@@ -516,6 +628,10 @@ pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
             text.push_str(&cause_text);
         }
         source = cause.source();
+    }
+    if let Some((cut, _)) = text.char_indices().nth(MAX_REASON_CHARS) {
+        text.truncate(cut);
+        text.push_str("...");
     }
     text
 }
@@ -598,6 +714,11 @@ mod tests {
             Some(Box::new(Layer("timed out", None))),
         );
         assert_eq!(error_chain(&repeats), "loading failed: timed out");
+        let long = "é".repeat(5000);
+        let leaked: &'static str = Box::leak(long.into_boxed_str());
+        let capped = error_chain(&Layer("failed", Some(Box::new(Layer(leaked, None)))));
+        assert_eq!(capped.chars().count(), MAX_REASON_CHARS + 3);
+        assert!(capped.starts_with("failed: éé") && capped.ends_with("é..."));
     }
 
     fn token(lifetime: Option<Duration>) -> AuthToken {
@@ -615,6 +736,46 @@ mod tests {
             .unwrap()
             .sign_with(&credentials, signed)
             .unwrap()
+    }
+
+    /// The driver lets a closed pool go within [`SWEEP_EVERY`] looks, and ends (its
+    /// registry entry gone) when no pool is left.
+    #[cfg(feature = "postgres")]
+    #[tokio::test(start_paused = true)]
+    async fn a_closed_pool_is_let_go_and_the_driver_ends() {
+        use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+        let pool = PgPoolOptions::new()
+            .connect_lazy_with(PgConnectOptions::new().host("localhost").username("app"));
+        let token = token(None);
+        let signer = AuthTokenSigner::rds("localhost", 5432, "app")
+            .region("us-east-1")
+            .credentials_provider(aws_credential_types::Credentials::from_keys(
+                "AKIAEXAMPLE",
+                "secret",
+                None,
+            ))
+            .build()
+            .unwrap();
+        let clock = SharedTimeSource::new(aws_smithy_async::time::StaticTimeSource::new(
+            token.signed_at(),
+        ));
+        let refresher =
+            Refresher::new(pool.clone(), signer, clock, token, Duration::from_secs(300));
+        register(Arc::clone(&refresher));
+        let id = tokio::runtime::Handle::current().id();
+        let registered = || lock(&DRIVERS).iter().any(|(of, _)| *of == id);
+        assert!(registered());
+        assert!(refresher.watched.load(Ordering::Acquire));
+        tokio::time::sleep(Duration::from_secs(12)).await;
+        assert_eq!(Arc::strong_count(&refresher), 2, "an open pool is kept");
+        pool.close().await;
+        tokio::time::sleep(Duration::from_secs(SWEEP_EVERY + 1)).await;
+        assert_eq!(
+            Arc::strong_count(&refresher),
+            1,
+            "the driver still holds the pool"
+        );
+        assert!(!registered(), "the driver's entry is still registered");
     }
 
     #[test]
