@@ -18,7 +18,8 @@
 //!   EKS the service account's role (IRSA or Pod Identity), on EC2 the instance profile
 //!   are found with nothing to configure; elsewhere `AWS_PROFILE` or `AWS_ACCESS_KEY_ID`
 //!   and friends. Optional: `RDS_IAM_CA_FILE` (an extra CA: a proxy, LocalStack, a test
-//!   server) and `RDS_IAM_SIGNING_HOST` (the RDS endpoint to sign for through a tunnel).
+//!   server) and `RDS_IAM_SIGNING_HOST`
+//!   (the endpoint to sign for when connecting to a proxy whose certificate the `RDS_IAM_CA_FILE` CA signs; for a tunnel, put the endpoint name in `DATABASE_URL` and make it resolve to the tunnel).
 //!
 //! Probes: `/livez` says the process is up and answers without touching the database, so
 //! an orchestrator restarts the service only when it is stuck, never because the

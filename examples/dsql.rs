@@ -10,8 +10,9 @@
 //! password; a role other than `admin` must be mapped to your IAM identity with
 //! `AWS IAM GRANT`); credentials from the standard AWS chain (the region is read from the
 //! endpoint name); optional `RDS_IAM_CA_FILE` (an extra CA to trust: a test server) and
-//! `RDS_IAM_SIGNING_HOST` (the cluster endpoint to sign for when connecting through a
-//! tunnel).
+//! `RDS_IAM_SIGNING_HOST` (the cluster endpoint to sign for when connecting to a proxy
+//! whose certificate the `RDS_IAM_CA_FILE` CA signs; for a tunnel, put the endpoint name
+//! in `DATABASE_URL` and make it resolve to the tunnel).
 //!
 //! The role needs `CREATE` on schema `public`, or the use of the table the example makes
 //! (`examples_dsql_counters`; it adds one row and deletes it at the end): run it as

@@ -24,7 +24,7 @@
 //!
 //! Optional: `RDS_IAM_CA_FILE` (an extra CA to trust: RDS Proxy needs none, LocalStack
 //! or a test server does) and `RDS_IAM_SIGNING_HOST` (the RDS endpoint to sign for when
-//! the URL names another host).
+//! the URL names a proxy whose certificate the `RDS_IAM_CA_FILE` CA signs).
 //!
 //! **Credentials, and why this does not load the whole default chain.** Lambda puts the
 //! execution role's temporary credentials in `AWS_ACCESS_KEY_ID` /

@@ -16,8 +16,9 @@
 //!
 //! Environment: `DATABASE_URL` (endpoint, port, user, database; no password);
 //! credentials and region from the standard AWS chain; optional `RDS_IAM_CA_FILE` (an
-//! extra CA to trust) and `RDS_IAM_SIGNING_HOST` (the RDS endpoint to sign for through a
-//! tunnel).
+//! extra CA to trust) and `RDS_IAM_SIGNING_HOST` (the RDS endpoint to sign for when
+//! connecting to a proxy whose certificate that CA signs; for a tunnel, put the endpoint
+//! name in `DATABASE_URL` and make it resolve to the tunnel).
 //!
 //! To copy this file into your project, it needs (`Cargo.toml`; SeaORM without its
 //! default features, which add JSON, chrono, decimal, UUID and time support):

@@ -118,7 +118,7 @@ impl IamAuth {
     }
 
     /// The region to sign for. Needed when the host is not an RDS or DSQL endpoint name
-    /// (a tunnel, a custom DNS name, a local test server); otherwise it is read from the
+    /// (a proxy or custom DNS name with your own CA, a local test server); otherwise it is read from the
     /// endpoint name, then from the `SdkConfig`. With [`IamAuth::dsql`], a bare DSQL
     /// cluster id as the host is the cluster's endpoint in this region (or the
     /// `SdkConfig`'s).
@@ -266,8 +266,9 @@ impl IamAuth {
         Ok(self)
     }
 
-    /// The endpoint is Aurora DSQL, whatever its name: for a tunnel, a custom DNS name, a
-    /// test server, or a bare cluster id as the host (26 lowercase letters and digits, as
+    /// The endpoint is Aurora DSQL, whatever its name: for a server reached under another
+    /// name whose certificate comes from a CA you add (a proxy, a test server), or a bare
+    /// cluster id as the host (26 lowercase letters and digits, as
     /// AWS's connectors take it: it becomes `ID.dsql.REGION.on.aws` in the region of
     /// [`IamAuth::region`] or the `SdkConfig`). DSQL endpoint names (`ID.dsql.REGION.on.aws`,
     /// any letter case) are recognized without it; a bare cluster id is not, since the same

@@ -189,7 +189,7 @@ fn tls_hint(detail: &str, context: &ConnectContext<'_>) -> String {
         if dsql {
             "the server's certificate is not signed by a trusted CA; Aurora DSQL's \
              certificates chain to the public Amazon roots, which are trusted, so for a \
-             tunnel or a test server add its CA with `IamAuth::add_root_certificates_pem` or \
+             proxy or a test server add its CA with `IamAuth::add_root_certificates_pem` or \
              `add_root_certificates_file`"
         } else {
             "the server's certificate is not signed by a trusted CA; RDS's CAs are built in, \
@@ -209,8 +209,22 @@ fn tls_hint(detail: &str, context: &ConnectContext<'_>) -> String {
     } else {
         "check that the server speaks TLS and its certificate is valid"
     };
+    // A tunnel on another name (a user CA that does not vouch for it was given): the
+    // recipe that works, as the refusal before signing gives it.
+    let tunnel = if (detail.contains("NotValidForName") || detail.contains("not valid for name"))
+        && !context.signed_host.eq_ignore_ascii_case(context.host)
+    {
+        format!(
+            "; for a tunnel, connect to {signed} itself and make that name resolve to the \
+             tunnel (a hosts-file line, SSM port forwarding), with `IamAuth::signing_port` \
+             when the local port differs",
+            signed = context.signed_host
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "TLS handshake with {host} failed ({detail}): {hint}",
+        "TLS handshake with {host} failed ({detail}): {hint}{tunnel}",
         host = context.host
     )
 }
@@ -364,7 +378,7 @@ mod tests {
         for expected in [
             "role \"app_reader\"",
             "`dsql:DbConnect`",
-            // Not a DSQL endpoint name (a tunnel, the test bed): the id is a placeholder.
+            // Not a DSQL endpoint name (a proxy, the test bed): the id is a placeholder.
             "arn:aws:dsql:us-east-1:ACCOUNT:cluster/CLUSTER_ID",
             "`AWS IAM GRANT app_reader TO 'arn:aws:iam::ACCOUNT:role/NAME'`",
             "(dsql.test)",
@@ -430,7 +444,23 @@ mod tests {
             ),
         );
         assert!(rds.contains("RDS's CAs") && !rds.contains("DSQL"), "{rds}");
-        for text in [dsql, name, rds] {
+        assert!(!name.contains("for a tunnel"), "same host: no tunnel recipe: {name}");
+        // A tunnel on localhost with `sslrootcert` naming the RDS bundle (so the refusal
+        // before signing did not apply): the name mismatch gets the recipe.
+        let endpoint = "mydb.abc123.us-east-1.rds.amazonaws.com";
+        let tunnel = tls_hint(
+            "invalid peer certificate: NotValidForName",
+            &ConnectContext {
+                host: "localhost",
+                ..context(Engine::Postgres, "app", endpoint)
+            },
+        );
+        assert!(
+            tunnel.contains(&format!("connect to {endpoint} itself"))
+                && tunnel.contains("signing_port"),
+            "{tunnel}"
+        );
+        for text in [dsql, name, rds, tunnel] {
             assert!(!text.contains("  "), "a run of spaces: {text:?}");
         }
     }

@@ -54,8 +54,8 @@
 //! 55 minutes or less (a longer one, or none, is lowered, with an info line). With
 //! [`IamAuth::dsql`], a bare cluster id as the host
 //! (`postgres://admin@abcdefghijklmnopqrstuvwxyz/postgres`) is the cluster's endpoint in
-//! the region set with [`IamAuth::region`] or the `SdkConfig`; `dsql()` also marks a
-//! tunnel or another name as DSQL. DSQL is PostgreSQL only: a MySQL pool
+//! the region set with [`IamAuth::region`] or the `SdkConfig`; `dsql()` also marks
+//! another name (a proxy or test server with your own CA) as DSQL. DSQL is PostgreSQL only: a MySQL pool
 //! for it is a configuration error.
 //!
 //! # What it guarantees
