@@ -444,7 +444,10 @@ mod tests {
             ),
         );
         assert!(rds.contains("RDS's CAs") && !rds.contains("DSQL"), "{rds}");
-        assert!(!name.contains("for a tunnel"), "same host: no tunnel recipe: {name}");
+        assert!(
+            !name.contains("for a tunnel"),
+            "same host: no tunnel recipe: {name}"
+        );
         // A tunnel on localhost with `sslrootcert` naming the RDS bundle (so the refusal
         // before signing did not apply): the name mismatch gets the recipe.
         let endpoint = "mydb.abc123.us-east-1.rds.amazonaws.com";
