@@ -57,7 +57,8 @@
 //! next attempt succeeds). Measured on the test bed (`benches/freeze_soak.rs`, 2026-12-03:
 //! tokens refused after 5 s, `max_token_age` 2 s, a new connection every 200 ms, 20
 //! freezes of 8 s per engine), the first connection started after a resume was refused in
-//! 0 of 20 freezes on PostgreSQL and 2 of 20 on MariaDB; with
+//! 0 of 20 freezes on each engine in the committed BENCHMARKS.md run, and in 2 of 20 on
+//! MariaDB in an earlier run (the race is real but rare); with
 //! `IamPoolHandle::ensure_fresh_token` called before it (the start of a unit of work, as
 //! `examples/lambda.rs` does per invocation), in 0 of 40. (A connection that a freeze
 //! catches in the middle of its login is refused whatever the client does: its token was
