@@ -9,55 +9,31 @@ mod ca;
 mod client;
 mod dsql;
 mod exec;
+mod fast_args;
 mod guard;
+mod logging;
 mod mycnf;
 mod run;
 mod time;
 mod token;
 mod url;
 
-use std::io::IsTerminal as _;
+use std::ffi::OsString;
 use std::process::ExitCode;
 
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let args = args::Args::parse();
-    init_logging(args.verbose);
+    // `rds-iam token ...` as scripts write it is read without clap (see `fast_args`);
+    // clap reads everything else, and gives every error and help text.
+    let words: Vec<OsString> = std::env::args_os().collect();
+    let args = fast_args::parse(&words).unwrap_or_else(|| args::Args::parse_from(words));
+    logging::init(args.verbose);
     match run::run(args) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("rds-iam: error: {err:#}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// Logs go to stderr: `-v` (info), `-vv` (debug) or `-vvv` (trace) if given, else what
-/// `RUST_LOG` says, else warnings only.
-fn init_logging(verbose: u8) {
-    use tracing::level_filters::LevelFilter;
-    use tracing_subscriber::EnvFilter;
-    let ansi = std::io::stderr().is_terminal();
-    let level = match verbose {
-        0 => LevelFilter::WARN,
-        1 => LevelFilter::INFO,
-        2 => LevelFilter::DEBUG,
-        _ => LevelFilter::TRACE,
-    };
-    let builder = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi)
-        .without_time()
-        .with_target(verbose >= 2);
-    match std::env::var_os("RUST_LOG") {
-        // RUST_LOG's directives, parsed only when it is set: starting up cheaply matters
-        // for a command that runs in a couple of milliseconds.
-        Some(_) if verbose == 0 => builder
-            .with_env_filter(
-                EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
-            )
-            .init(),
-        _ => builder.with_max_level(level).init(),
     }
 }
