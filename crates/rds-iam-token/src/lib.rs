@@ -37,8 +37,10 @@
 //!   through [`AuthToken::expose`].
 //!
 //! # Features
-//! - `default-chain`: [`SignerBuilder::load_default_chain`], which reads the standard AWS
-//!   credential chain through `aws-config` (and so brings in its HTTP client).
+// Linked by anchor: an intra-doc link is broken (a warning) in docs built without the feature.
+//! - `default-chain`: [`SignerBuilder::load_default_chain`](SignerBuilder#method.load_default_chain),
+//!   which reads the standard AWS credential chain through `aws-config` (and so brings in
+//!   its HTTP client).
 
 // docs.rs builds with `--cfg docsrs` on nightly: mark feature-gated items there.
 #![cfg_attr(docsrs, feature(doc_cfg))]
