@@ -271,8 +271,8 @@ impl IamAuth {
     /// AWS's connectors take it: it becomes `ID.dsql.REGION.on.aws` in the region of
     /// [`IamAuth::region`] or the `SdkConfig`). DSQL endpoint names (exactly
     /// `ID.dsql.REGION.on.aws` or `ID.dsql-fips.REGION.on.aws`, any letter case:
-    /// [`rds_iam_token::DsqlEndpoint`]) are recognized without it; a bare cluster id is not, since the same
-    /// 26 characters can name any host (a docker service, a DNS alias).
+    /// [`rds_iam_token::DsqlEndpoint`]) are recognized without it; a bare cluster id is
+    /// not, since the same 26 characters can name any host (a docker service, a DNS alias).
     ///
     /// DSQL tokens are signed with service `dsql`, `Action=DbConnectAdmin` for the `admin`
     /// role and `Action=DbConnect` for any other role, and carry no port. The server's
