@@ -486,8 +486,10 @@ fn hint(
     let Target {
         host, port, user, ..
     } = target;
-    if seen.auth_refused && dsql::is_dsql_host(host) {
-        return Some(dsql::refusal_hint(host, user, region));
+    if seen.auth_refused
+        && let Some(endpoint) = rds_iam_token::DsqlEndpoint::parse(host)
+    {
+        return Some(dsql::refusal_hint(&endpoint, user, region));
     }
     if seen.auth_refused {
         let grant = match client {

@@ -2,47 +2,37 @@
 //! signed with service `dsql` (`DbConnectAdmin` for the `admin` role, `DbConnect` for any
 //! other), and explained when refused.
 
-use rds_iam_token::{AuthTokenSigner, SignerBuilder};
+use rds_iam_token::{AuthTokenSigner, DSQL_ADMIN_ROLE, DsqlEndpoint, SignerBuilder};
 
 /// The one database of a DSQL cluster, used when the URL or flags name none.
 pub(crate) const DATABASE: &str = "postgres";
 
-/// The role that signs with `DbConnectAdmin`.
-const ADMIN_ROLE: &str = "admin";
-
-/// Whether `host` is an Aurora DSQL cluster endpoint: `ID.dsql.REGION.on.aws` or
-/// `ID.dsql-fips.REGION.on.aws`, in any case, with or without a trailing dot.
+/// Whether `host` is an Aurora DSQL cluster endpoint name: `ID.dsql.REGION.on.aws` or
+/// `ID.dsql-fips.REGION.on.aws`, in any case, with or without a trailing dot (the token
+/// crate's [`DsqlEndpoint`] rules).
 pub(crate) fn is_dsql_host(host: &str) -> bool {
-    let host = host.to_ascii_lowercase();
-    let host = host.strip_suffix('.').unwrap_or(&host);
-    let Some(prefix) = host.strip_suffix(".on.aws") else {
-        return false;
-    };
-    let labels: Vec<&str> = prefix.split('.').collect();
-    matches!(
-        labels.as_slice(),
-        [id, "dsql" | "dsql-fips", region] if !id.is_empty() && !region.is_empty()
-    )
+    DsqlEndpoint::parse(host).is_some()
 }
 
 /// The signer for a connection to `host:port` as `user`: DSQL's when `host` is a DSQL
-/// endpoint (its tokens carry no port), RDS's otherwise.
+/// endpoint (its tokens carry no port; `DbConnectAdmin` for `admin`), RDS's otherwise.
 pub(crate) fn signer_for(host: &str, port: u16, user: &str) -> SignerBuilder {
-    if !is_dsql_host(host) {
-        AuthTokenSigner::rds(host, port, user)
-    } else if user == ADMIN_ROLE {
-        AuthTokenSigner::dsql_admin(host)
+    if is_dsql_host(host) {
+        AuthTokenSigner::dsql_for_role(host, user)
     } else {
-        AuthTokenSigner::dsql(host)
+        AuthTokenSigner::rds(host, port, user)
     }
 }
 
 /// What DSQL checks, for a refused token: the IAM action on the cluster, the role's
 /// mapping (for roles other than `admin`), the signed host and region.
-pub(crate) fn refusal_hint(host: &str, user: &str, region: &str) -> String {
-    let cluster = host.split('.').next().unwrap_or(host);
-    let arn = format!("arn:aws:dsql:{region}:ACCOUNT:cluster/{cluster}");
-    let grant = if user == ADMIN_ROLE {
+pub(crate) fn refusal_hint(endpoint: &DsqlEndpoint, user: &str, region: &str) -> String {
+    let host = endpoint.host();
+    let arn = format!(
+        "arn:aws:dsql:{region}:ACCOUNT:cluster/{cluster}",
+        cluster = endpoint.cluster_id()
+    );
+    let grant = if user == DSQL_ADMIN_ROLE {
         format!("that the IAM policy allows dsql:DbConnectAdmin on {arn}")
     } else {
         format!(
@@ -66,6 +56,8 @@ pub(crate) const NOT_MYSQL: &str = "Aurora DSQL speaks the PostgreSQL protocol o
 mod tests {
     use super::*;
 
+    /// The CLI takes a host for DSQL by the token crate's `DsqlEndpoint` rules (tested
+    /// there in full).
     #[test]
     fn dsql_names_are_told_apart() {
         for host in [
@@ -115,8 +107,8 @@ mod tests {
 
     #[test]
     fn the_hint_names_what_dsql_checks() {
-        let host = "abc.dsql.us-east-1.on.aws";
-        let admin = refusal_hint(host, "admin", "us-east-1");
+        let endpoint = DsqlEndpoint::parse("ABC.dsql.us-east-1.on.aws").unwrap();
+        let admin = refusal_hint(&endpoint, "admin", "us-east-1");
         assert!(
             admin.contains("dsql:DbConnectAdmin on arn:aws:dsql:us-east-1:ACCOUNT:cluster/abc")
         );
@@ -124,7 +116,11 @@ mod tests {
             !admin.contains("GRANT") && !admin.contains("rds"),
             "{admin}"
         );
-        let app = refusal_hint(host, "app", "us-east-1");
+        assert!(
+            admin.contains("signed for abc.dsql.us-east-1.on.aws in us-east-1"),
+            "{admin}"
+        );
+        let app = refusal_hint(&endpoint, "app", "us-east-1");
         assert!(app.contains("dsql:DbConnect on") && app.contains("AWS IAM GRANT \"app\""));
         assert!(!app.contains("rds_iam"), "{app}");
     }

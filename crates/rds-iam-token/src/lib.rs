@@ -22,8 +22,12 @@
 //! # What it does for you
 //! - **Region**: an explicit region wins; otherwise it is read from the endpoint name, in
 //!   every partition (`*.REGION.rds.amazonaws.com`, `.amazonaws.com.cn`, GovCloud, ISO,
-//!   `rds-fips`, DSQL's `*.dsql.REGION.on.aws`); otherwise an `SdkConfig`'s region;
+//!   `rds-fips`, DSQL's `ID.dsql.REGION.on.aws`); otherwise an `SdkConfig`'s region;
 //!   otherwise an error. Never a silent `us-east-1`.
+//! - **Aurora DSQL**: [`DsqlEndpoint::parse`] tells a DSQL cluster endpoint name from any
+//!   other host (and gives its cluster id and region);
+//!   [`AuthTokenSigner::dsql_for_role`] signs `DbConnectAdmin` for the `admin` role and
+//!   `DbConnect` for any other.
 //! - **Validation**: bad hosts, port 0, empty users and out-of-range expiries fail in
 //!   [`SignerBuilder::build`] with a message that names the field and the fix.
 //! - **Speed**: the signing key (four chained HMACs) is cached per secret key, day,
@@ -33,8 +37,10 @@
 //!   through [`AuthToken::expose`].
 //!
 //! # Features
-//! - `default-chain`: [`SignerBuilder::load_default_chain`], which reads the standard AWS
-//!   credential chain through `aws-config` (and so brings in its HTTP client).
+// Linked by anchor: an intra-doc link is broken (a warning) in docs built without the feature.
+//! - `default-chain`: [`SignerBuilder::load_default_chain`](SignerBuilder#method.load_default_chain),
+//!   which reads the standard AWS credential chain through `aws-config` (and so brings in
+//!   its HTTP client).
 
 // docs.rs builds with `--cfg docsrs` on nightly: mark feature-gated items there.
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -49,8 +55,9 @@ mod signer;
 mod signing_key;
 mod token;
 
+pub use endpoint::DsqlEndpoint;
 pub use error::{Error, ErrorKind};
-pub use signer::{AuthTokenSigner, SignerBuilder};
+pub use signer::{AuthTokenSigner, DSQL_ADMIN_ROLE, SignerBuilder};
 pub use token::AuthToken;
 
 /// Re-exported so that callers can name a region without depending on `aws-types`.

@@ -29,10 +29,27 @@ const DSQL_DEFAULT_EXPIRES_IN: Duration = Duration::from_secs(900);
 /// The longest DSQL token the service accepts: one week.
 const DSQL_MAX_EXPIRES_IN: Duration = Duration::from_secs(604_800);
 
+/// The database role Aurora DSQL creates with every cluster, and the only one whose tokens
+/// are signed with `Action=DbConnectAdmin` (every other role's with `DbConnect`). Role names
+/// are case-sensitive: `Admin` is another role.
+///
+/// [`AuthTokenSigner::dsql_for_role`] picks the action by comparing with it.
+///
+/// # Example
+///
+/// ```
+/// use rds_iam_token::DSQL_ADMIN_ROLE;
+///
+/// let user = "admin";
+/// let action = if user == DSQL_ADMIN_ROLE { "dsql:DbConnectAdmin" } else { "dsql:DbConnect" };
+/// assert_eq!(action, "dsql:DbConnectAdmin");
+/// ```
+pub const DSQL_ADMIN_ROLE: &str = "admin";
+
 /// Signs IAM auth tokens for one database endpoint and user.
 ///
-/// Build one per endpoint with [`AuthTokenSigner::rds`], [`AuthTokenSigner::dsql`] or
-/// [`AuthTokenSigner::dsql_admin`] and keep it: it caches the SigV4 signing key for the
+/// Build one per endpoint with [`AuthTokenSigner::rds`], [`AuthTokenSigner::dsql`],
+/// [`AuthTokenSigner::dsql_admin`] or [`AuthTokenSigner::dsql_for_role`] and keep it: it caches the SigV4 signing key for the
 /// day and temporary credentials until shortly before they expire, so each further token
 /// costs one HMAC. Cloning is cheap and clones share those caches.
 ///
@@ -183,6 +200,41 @@ impl AuthTokenSigner {
         SignerBuilder::new(Target::Dsql {
             hostname: hostname.into(),
             admin: true,
+        })
+    }
+
+    /// Starts a signer for an Aurora DSQL cluster endpoint and a database role:
+    /// [`AuthTokenSigner::dsql_admin`] (`Action=DbConnectAdmin`) for the role
+    /// [`DSQL_ADMIN_ROLE`] (`admin`, exactly: role names are case-sensitive), and
+    /// [`AuthTokenSigner::dsql`] (`Action=DbConnect`) for any other role.
+    ///
+    /// Like those, it takes any host name (a DSQL endpoint under another name needs an
+    /// explicit region); use [`DsqlEndpoint::parse`](crate::DsqlEndpoint::parse) to decide
+    /// whether a host is a DSQL endpoint name.
+    ///
+    /// # Example
+    ///
+    /// ```
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// use aws_credential_types::Credentials;
+    /// use rds_iam_token::AuthTokenSigner;
+    ///
+    /// let credentials = Credentials::from_keys("AKIDEXAMPLE", "secret", None);
+    /// let at = UNIX_EPOCH + Duration::from_secs(1_724_709_600);
+    /// let host = "abcdefghijklmnopqrstuvwxyz.dsql.us-east-1.on.aws";
+    /// for (role, action) in [("admin", "DbConnectAdmin"), ("app_reader", "DbConnect")] {
+    ///     let signer = AuthTokenSigner::dsql_for_role(host, role)
+    ///         .credentials_provider(credentials.clone())
+    ///         .build()?;
+    ///     let token = signer.sign_with(&credentials, at)?;
+    ///     assert!(token.expose().starts_with(&format!("{host}/?Action={action}&")));
+    /// }
+    /// # Ok::<(), rds_iam_token::Error>(())
+    /// ```
+    pub fn dsql_for_role(hostname: impl Into<String>, role: &str) -> SignerBuilder {
+        SignerBuilder::new(Target::Dsql {
+            hostname: hostname.into(),
+            admin: role == DSQL_ADMIN_ROLE,
         })
     }
 
@@ -727,5 +779,77 @@ mod tests {
             .build()
             .unwrap();
         assert_eq!(dsql.region(), "us-east-1");
+    }
+
+    fn first_query_part(builder: SignerBuilder) -> String {
+        let credentials = Credentials::from_keys("AKIDEXAMPLE", "secret", None);
+        let token = builder
+            .credentials_provider(credentials.clone())
+            .build()
+            .unwrap()
+            .sign_with(
+                &credentials,
+                UNIX_EPOCH + Duration::from_secs(1_724_709_600),
+            )
+            .unwrap();
+        token.expose().split('&').next().unwrap().to_owned()
+    }
+
+    /// The cases the sqlx adapter and the CLI tested on their own copies of this choice.
+    #[test]
+    fn only_the_admin_role_signs_db_connect_admin() {
+        let host = "abcdefghijklmnopqrstuvwxyz.dsql.us-east-1.on.aws";
+        assert_eq!(
+            first_query_part(AuthTokenSigner::dsql_for_role(host, "admin")),
+            format!("{host}/?Action=DbConnectAdmin")
+        );
+        for role in ["app", "Admin", "ADMIN", "admin2", " admin", ""] {
+            assert_eq!(
+                first_query_part(AuthTokenSigner::dsql_for_role(host, role)),
+                format!("{host}/?Action=DbConnect"),
+                "{role:?}"
+            );
+        }
+        // The same tokens as the explicit constructors, expiry and region included.
+        for (role, explicit) in [
+            ("admin", AuthTokenSigner::dsql_admin(host)),
+            ("app", AuthTokenSigner::dsql(host)),
+        ] {
+            let week = Duration::from_secs(604_800);
+            let credentials = Credentials::from_keys("AKIDEXAMPLE", "secret", None);
+            let at = UNIX_EPOCH + Duration::from_secs(1_724_709_600);
+            let sign = |builder: SignerBuilder| {
+                let token = builder
+                    .expires_in(week)
+                    .credentials_provider(credentials.clone())
+                    .build()
+                    .unwrap()
+                    .sign_with(&credentials, at)
+                    .unwrap();
+                token.expose().to_owned()
+            };
+            assert_eq!(
+                sign(AuthTokenSigner::dsql_for_role(host, role)),
+                sign(explicit)
+            );
+        }
+    }
+
+    /// `a.b.dsql.REGION.on.aws` is not a DSQL endpoint name: no region is read from it
+    /// (the signer used to read one), so it needs an explicit region like any other name.
+    #[test]
+    fn extra_labels_before_the_cluster_id_give_no_region() {
+        let err = AuthTokenSigner::dsql("a.b.dsql.us-east-1.on.aws")
+            .credentials_provider(Credentials::from_keys("AKIDEXAMPLE", "secret", None))
+            .build()
+            .unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::RegionNotFound);
+        assert!(err.to_string().contains("ID.dsql.REGION.on.aws"), "{err}");
+        let signer = AuthTokenSigner::dsql("a.b.dsql.us-east-1.on.aws")
+            .region("us-east-1")
+            .credentials_provider(Credentials::from_keys("AKIDEXAMPLE", "secret", None))
+            .build()
+            .unwrap();
+        assert_eq!(signer.region(), "us-east-1");
     }
 }

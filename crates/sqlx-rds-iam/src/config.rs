@@ -9,10 +9,9 @@ use std::time::Duration;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_smithy_async::time::{SharedTimeSource, TimeSource};
 use aws_types::SdkConfig;
-use rds_iam_token::{AuthTokenSigner, SignerBuilder};
+use rds_iam_token::{AuthTokenSigner, DsqlEndpoint, SignerBuilder};
 
 use crate::credentials::SharedCredentialsCache;
-use crate::dsql;
 use crate::error::Error;
 use crate::tls::TlsPolicy;
 
@@ -270,9 +269,10 @@ impl IamAuth {
     /// name whose certificate comes from a CA you add (a proxy, a test server), or a bare
     /// cluster id as the host (26 lowercase letters and digits, as
     /// AWS's connectors take it: it becomes `ID.dsql.REGION.on.aws` in the region of
-    /// [`IamAuth::region`] or the `SdkConfig`). DSQL endpoint names (`ID.dsql.REGION.on.aws`,
-    /// any letter case) are recognized without it; a bare cluster id is not, since the same
-    /// 26 characters can name any host (a docker service, a DNS alias).
+    /// [`IamAuth::region`] or the `SdkConfig`). DSQL endpoint names (exactly
+    /// `ID.dsql.REGION.on.aws` or `ID.dsql-fips.REGION.on.aws`, any letter case:
+    /// [`rds_iam_token::DsqlEndpoint`]) are recognized without it; a bare cluster id is
+    /// not, since the same 26 characters can name any host (a docker service, a DNS alias).
     ///
     /// DSQL tokens are signed with service `dsql`, `Action=DbConnectAdmin` for the `admin`
     /// role and `Action=DbConnect` for any other role, and carry no port. The server's
@@ -352,7 +352,7 @@ impl IamAuth {
         let host = self.signing_host.as_deref().unwrap_or(host);
         let port = self.signing_port.unwrap_or(port);
         let mut builder: SignerBuilder = if dsql {
-            dsql::signer_builder(host, user, TOKEN_LIFETIME)
+            AuthTokenSigner::dsql_for_role(host, user).expires_in(TOKEN_LIFETIME)
         } else {
             AuthTokenSigner::rds(host, port, user)
         };
@@ -380,7 +380,7 @@ impl IamAuth {
     /// Whether the endpoint reached at `host` is Aurora DSQL: told so, or the name tokens
     /// are signed for (the signing host, else `host`) is a DSQL endpoint name.
     pub(crate) fn is_dsql(&self, host: &str) -> bool {
-        self.dsql || dsql::is_endpoint(self.signing_host.as_deref().unwrap_or(host))
+        self.dsql || DsqlEndpoint::parse(self.signing_host.as_deref().unwrap_or(host)).is_some()
     }
 
     /// The region set here or, failing that, in the `SdkConfig`.

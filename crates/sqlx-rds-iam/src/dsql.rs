@@ -1,13 +1,14 @@
-//! Aurora DSQL: knowing a DSQL endpoint, signing for it, and what DSQL asks of a pool.
+//! Aurora DSQL: bare cluster ids, and what DSQL asks of a pool.
 //!
 //! DSQL speaks the PostgreSQL protocol and takes IAM tokens only: service `dsql`,
 //! `Action=DbConnectAdmin` for the `admin` role and `Action=DbConnect` for every other role,
-//! no port in the token. Its certificates chain to the public Amazon roots (in sqlx's
+//! no port in the token. Telling a DSQL endpoint name from other hosts
+//! (`rds_iam_token::DsqlEndpoint`) and choosing the action for a role
+//! (`AuthTokenSigner::dsql_for_role`) are the token crate's. Its certificates chain to the public Amazon roots (in sqlx's
 //! webpki set), and it closes every connection after 60 minutes.
 
 use std::time::Duration;
 
-use rds_iam_token::{AuthTokenSigner, SignerBuilder};
 use sqlx::Database;
 use sqlx::pool::PoolOptions;
 
@@ -17,36 +18,9 @@ use crate::error::Error;
 /// earlier, so that no query is cut off by the server.
 pub(crate) const MAX_LIFETIME: Duration = Duration::from_secs(55 * 60);
 
-/// The role DSQL creates with every cluster, the one role that signs `DbConnectAdmin`.
-pub(crate) const ADMIN_ROLE: &str = "admin";
-
 /// A DSQL cluster id: 26 lowercase letters and digits (what AWS's connectors accept as a
 /// host on its own).
 const CLUSTER_ID_LEN: usize = 26;
-
-/// The labels of a DSQL endpoint name before `.on.aws`: `ID.dsql.REGION` or
-/// `ID.dsql-fips.REGION`, letter case ignored, a trailing dot allowed.
-fn endpoint_labels(host: &str) -> Option<(String, String)> {
-    let host = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
-    let prefix = host.strip_suffix(".on.aws")?;
-    let labels: Vec<&str> = prefix.split('.').collect();
-    match labels.as_slice() {
-        [id, "dsql" | "dsql-fips", region] if !id.is_empty() && !region.is_empty() => {
-            Some(((*id).to_owned(), (*region).to_owned()))
-        }
-        _ => None,
-    }
-}
-
-/// Whether `host` is an Aurora DSQL endpoint name (`ID.dsql.REGION.on.aws`, any case).
-pub(crate) fn is_endpoint(host: &str) -> bool {
-    endpoint_labels(host).is_some()
-}
-
-/// The cluster id of a DSQL endpoint name, for the cluster ARN in messages.
-pub(crate) fn cluster_id(host: &str) -> Option<String> {
-    endpoint_labels(host).map(|(id, _)| id)
-}
 
 /// Whether `host` is a bare DSQL cluster id, as AWS's connectors accept it.
 pub(crate) fn is_cluster_id(host: &str) -> bool {
@@ -72,17 +46,6 @@ pub(crate) fn expand_cluster_id(host: &str, region: Option<&str>) -> Result<Stri
              config), or give the whole endpoint name, {host}.dsql.REGION.on.aws"
         ))),
     }
-}
-
-/// A DSQL signer for `role` at `host`: `DbConnectAdmin` for `admin`, `DbConnect` for any
-/// other role (role names are case-sensitive: only `admin` is the admin role).
-pub(crate) fn signer_builder(host: &str, role: &str, expires_in: Duration) -> SignerBuilder {
-    let builder = if role == ADMIN_ROLE {
-        AuthTokenSigner::dsql_admin(host)
-    } else {
-        AuthTokenSigner::dsql(host)
-    };
-    builder.expires_in(expires_in)
 }
 
 /// The message for a DSQL pool asked of MySQL.
@@ -118,6 +81,16 @@ pub(crate) fn cap_max_lifetime<DB: Database>(
 mod tests {
     use super::*;
 
+    fn auth() -> crate::IamAuth {
+        crate::IamAuth::from_credentials_provider(aws_credential_types::Credentials::from_keys(
+            "AKIDEXAMPLE",
+            "secret",
+            None,
+        ))
+    }
+
+    /// The pool takes a host for DSQL by the token crate's `DsqlEndpoint` rules (tested
+    /// there in full): a few names each way, and the signing host deciding when set.
     #[test]
     fn knows_dsql_endpoint_names_in_any_case() {
         for host in [
@@ -126,7 +99,7 @@ mod tests {
             "abc.dsql-fips.us-west-2.on.aws",
             "abc.dsql.eu-west-1.on.aws.",
         ] {
-            assert!(is_endpoint(host), "{host}");
+            assert!(auth().is_dsql(host), "{host}");
         }
         for host in [
             "mydb.abc123.us-east-1.rds.amazonaws.com",
@@ -136,11 +109,15 @@ mod tests {
             "a.abc.dsql.us-east-1.on.aws",
             "localhost",
         ] {
-            assert!(!is_endpoint(host), "{host}");
+            assert!(!auth().is_dsql(host), "{host}");
+            assert!(auth().dsql().is_dsql(host), "{host}: dsql() says so");
         }
-        assert_eq!(
-            cluster_id("ABC123.dsql.us-east-1.on.aws").as_deref(),
-            Some("abc123")
+        let endpoint = "abc.dsql.us-east-1.on.aws";
+        assert!(auth().signing_host(endpoint).is_dsql("localhost"));
+        assert!(
+            !auth()
+                .signing_host("mydb.abc123.us-east-1.rds.amazonaws.com")
+                .is_dsql(endpoint)
         );
     }
 
@@ -177,16 +154,16 @@ mod tests {
         let credentials = Credentials::from_keys("AKIDEXAMPLE", "secret", None);
         let at: SystemTime = UNIX_EPOCH + Duration::from_secs(1_724_709_600);
         let sign = |role: &str| {
-            signer_builder(
-                "abcdefghijklmnopqrstuvwxyz.dsql.us-east-1.on.aws",
-                role,
-                Duration::from_secs(900),
-            )
-            .credentials_provider(credentials.clone())
-            .build()
-            .unwrap()
-            .sign_with(&credentials, at)
-            .unwrap()
+            auth()
+                .signer(
+                    "abcdefghijklmnopqrstuvwxyz.dsql.us-east-1.on.aws",
+                    5432,
+                    role,
+                    true,
+                )
+                .unwrap()
+                .sign_with(&credentials, at)
+                .unwrap()
         };
         let admin = sign("admin");
         assert!(

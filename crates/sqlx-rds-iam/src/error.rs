@@ -254,14 +254,14 @@ fn refused_hint(context: &ConnectContext<'_>) -> String {
 /// What Aurora DSQL checks: the IAM action for the role on the cluster ARN, the role's
 /// `AWS IAM GRANT` mapping (other roles than `admin`), the signed host and region.
 fn dsql_refused_hint(context: &ConnectContext<'_>) -> String {
-    let admin = context.user == crate::dsql::ADMIN_ROLE;
+    let admin = context.user == rds_iam_token::DSQL_ADMIN_ROLE;
     let action = if admin {
         "dsql:DbConnectAdmin"
     } else {
         "dsql:DbConnect"
     };
-    let cluster =
-        crate::dsql::cluster_id(context.signed_host).unwrap_or_else(|| "CLUSTER_ID".to_owned());
+    let cluster = rds_iam_token::DsqlEndpoint::parse(context.signed_host)
+        .map_or_else(|| "CLUSTER_ID".to_owned(), |e| e.cluster_id().to_owned());
     let mapping = if admin {
         String::new()
     } else {

@@ -138,7 +138,8 @@ fn check_prepared(url: &str, (host, port, user): (&str, u16, &str), debug: &str,
 }
 
 /// `ID.dsql.REGION.on.aws` or `ID.dsql-fips.REGION.on.aws` (lowercase, as prepared
-/// options hold it after the check above lowercases it).
+/// options hold it after the check above lowercases it), as rds-iam-token's `DsqlEndpoint`
+/// documents it: one cluster-id label of letters, digits and dashes, a region name.
 fn is_dsql_endpoint(host: &str) -> bool {
     let host = host.strip_suffix('.').unwrap_or(host);
     let Some(prefix) = host.strip_suffix(".on.aws") else {
@@ -147,8 +148,23 @@ fn is_dsql_endpoint(host: &str) -> bool {
     let labels: Vec<&str> = prefix.split('.').collect();
     labels.len() == 3
         && ["dsql", "dsql-fips"].contains(&labels[1])
-        && !labels[0].is_empty()
-        && !labels[2].is_empty()
+        && (1..=63).contains(&labels[0].len())
+        && labels[0]
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && is_region_name(labels[2])
+}
+
+/// `us-east-1`, `us-gov-west-1`: 2+ lowercase letters, 1+ lowercase words, a number.
+fn is_region_name(name: &str) -> bool {
+    let parts: Vec<&str> = name.split('-').collect();
+    let lower = |p: &&str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase());
+    parts.len() >= 3
+        && parts[0].len() >= 2
+        && lower(&parts[0])
+        && parts[1..parts.len() - 1].iter().all(lower)
+        && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
+        && !parts[parts.len() - 1].is_empty()
 }
 
 fn check_error(err: &sqlx_rds_iam::Error, url: &str) {

@@ -239,24 +239,42 @@ fn expected_outcome(
 /// The region in an endpoint name: `NAME[.ID].REGION.rds[-fips].SUFFIX`,
 /// `NAME[.ID].rds-fips.REGION.SUFFIX` or `ID.dsql[-fips].REGION.on.aws`.
 fn endpoint_region(kind: Kind, host: &str) -> Option<&str> {
-    let labels: Vec<&str> = match kind {
-        Kind::Rds => {
-            let suffix = PARTITION_SUFFIXES.iter().find(|s| host.ends_with(*s))?;
-            host[..host.len() - suffix.len()].split('.').collect()
-        }
-        Kind::Dsql { .. } => host.strip_suffix(".on.aws")?.split('.').collect(),
-    };
+    match kind {
+        Kind::Rds => rds_region(host),
+        Kind::Dsql { .. } => dsql_region(host),
+    }
+}
+
+fn rds_region(host: &str) -> Option<&str> {
+    let suffix = PARTITION_SUFFIXES.iter().find(|s| host.ends_with(*s))?;
+    let labels: Vec<&str> = host[..host.len() - suffix.len()].split('.').collect();
     if labels.len() < 3 {
         return None;
     }
     let (last, second_last) = (labels[labels.len() - 1], labels[labels.len() - 2]);
-    let candidate = match kind {
-        Kind::Rds if matches!(last, "rds" | "rds-fips") => second_last,
-        Kind::Rds if second_last == "rds-fips" => last,
-        Kind::Dsql { .. } if matches!(second_last, "dsql" | "dsql-fips") => last,
+    let candidate = match (second_last, last) {
+        (region, "rds" | "rds-fips") | ("rds-fips", region) => region,
         _ => return None,
     };
     is_region_name(candidate).then_some(candidate)
+}
+
+/// Exactly one cluster-id label (letters, digits, dashes), as `DsqlEndpoint` documents:
+/// no extra labels before it.
+fn dsql_region(host: &str) -> Option<&str> {
+    let labels: Vec<&str> = host.strip_suffix(".on.aws")?.split('.').collect();
+    match labels.as_slice() {
+        [id, "dsql" | "dsql-fips", region]
+            if (1..=63).contains(&id.len())
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && is_region_name(region) =>
+        {
+            Some(region)
+        }
+        _ => None,
+    }
 }
 
 /// `us-east-1`, `us-gov-west-1`: 2+ lowercase letters, 1+ lowercase words, a number.
