@@ -36,7 +36,7 @@ pub(crate) struct Args {
     #[command(subcommand)]
     pub(crate) command: Command,
 
-    /// More logging on stderr: -v info, -vv debug, -vvv trace (default: RUST_LOG, else warnings)
+    /// More logging on stderr: -v info, -vv debug, -vvv trace in debug builds (default: RUST_LOG as LEVEL or TARGET=LEVEL,... directives, else warnings)
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
 }
