@@ -47,29 +47,46 @@ pub(crate) fn plan(
     opts: &AwsOpts,
     signing_time: Option<SystemTime>,
 ) -> anyhow::Result<Plan> {
+    let environment = opts
+        .profile
+        .is_none()
+        .then(environment_credentials)
+        .flatten();
+    // Built once: with the environment's keys it is the signer itself, so that its
+    // warnings (an explicit region that differs from the endpoint's) are logged once.
     let probe = with_opts(target, opts, signing_time)
-        .credentials_provider(Credentials::new("probe", "probe", None, None, "probe"))
+        .credentials_provider(
+            environment
+                .clone()
+                .unwrap_or_else(|| Credentials::new("probe", "probe", None, None, "probe")),
+        )
         .build();
-    let known_region = match probe {
-        Ok(signer) => Some(signer.region().to_owned()),
+    let probe = match probe {
+        Ok(signer) => Some(signer),
         Err(err) if err.kind() == &ErrorKind::RegionNotFound => None,
         Err(err) => return Err(err.into()),
     };
-    if opts.profile.is_none()
-        && let Some(credentials) = environment_credentials()
-        && let Some(region) = known_region.clone().or_else(environment_region)
-    {
-        tracing::debug!(region, "credentials from environment variables");
-        let signer = with_opts(target, opts, signing_time)
+    let Some(credentials) = environment else {
+        return Ok(Plan::Chain {
+            known_region: probe.map(|signer| signer.region().to_owned()),
+        });
+    };
+    let signer = match (probe, environment_region()) {
+        (Some(signer), _) => signer,
+        (None, Some(region)) => with_opts(target, opts, signing_time)
             .region(region)
             .credentials_provider(credentials.clone())
-            .build()?;
-        return Ok(Plan::Environment {
-            signer,
-            credentials,
-        });
-    }
-    Ok(Plan::Chain { known_region })
+            .build()?,
+        (None, None) => return Ok(Plan::Chain { known_region: None }),
+    };
+    tracing::debug!(
+        region = signer.region(),
+        "credentials from environment variables"
+    );
+    Ok(Plan::Environment {
+        signer,
+        credentials,
+    })
 }
 
 /// Builds the signer with credentials (and, when needed, the region) from the standard

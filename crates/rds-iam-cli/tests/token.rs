@@ -741,3 +741,72 @@ fn credentials_from_sts_over_verified_https() {
     );
     assert_eq!(query["X-Amz-Security-Token"], "stssession");
 }
+
+/// Logging is set up only when something is logged: a warning on the fast path (an
+/// explicit region that differs from the endpoint's) still reaches stderr, once, with
+/// no secret; `RUST_LOG` can silence it; `-v` shows more; a `RUST_LOG` that does not
+/// parse is reported.
+#[test]
+fn warnings_reach_stderr_and_rust_log_is_honoured() {
+    let host = "mydb.abc123.us-east-1.rds.amazonaws.com";
+    let args = [
+        "token",
+        "--hostname",
+        host,
+        "--port",
+        "5432",
+        "--username",
+        "app",
+        "--region",
+        "eu-west-1",
+    ];
+    let sealed = Sealed::new().keys(AKID, SECRET, Some(SESSION));
+    let run = sealed.run(&args);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert!(
+        run.stdout.contains("%2Feu-west-1%2Frds-db%2Faws4_request"),
+        "{run:#?}"
+    );
+    assert_eq!(run.stderr.matches("WARN").count(), 1, "{run:#?}");
+    assert!(
+        run.stderr
+            .contains("differs from the region in the endpoint name"),
+        "{run:#?}"
+    );
+    assert!(
+        run.stderr.contains("endpoint_region=\"us-east-1\"")
+            || run.stderr.contains("endpoint_region=us-east-1"),
+        "{run:#?}"
+    );
+    for secret in [SECRET, SESSION, "X-Amz-Signature"] {
+        assert!(!run.stderr.contains(secret), "secret on stderr: {run:#?}");
+    }
+
+    let quiet = Sealed::new()
+        .keys(AKID, SECRET, None)
+        .set("RUST_LOG", "error");
+    let run = quiet.run(&args);
+    assert_eq!((run.code, run.stderr.as_str()), (Some(0), ""), "{run:#?}");
+
+    let targeted = Sealed::new()
+        .keys(AKID, SECRET, None)
+        .set("RUST_LOG", "warn,rds_iam_token=off");
+    let run = targeted.run(&args);
+    assert_eq!((run.code, run.stderr.as_str()), (Some(0), ""), "{run:#?}");
+
+    let bad = Sealed::new()
+        .keys(AKID, SECRET, None)
+        .set("RUST_LOG", "rds_iam_token=loud");
+    let run = bad.run(&args);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert!(run.stderr.contains("RUST_LOG ignored"), "{run:#?}");
+    assert!(run.stderr.contains("differs from the region"), "{run:#?}");
+
+    let verbose = Sealed::new().keys(AKID, SECRET, None);
+    let mut more = vec!["-vv"];
+    more.extend(args);
+    let run = verbose.run(&more);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert!(run.stderr.contains("DEBUG"), "{run:#?}");
+    assert!(!run.stderr.contains(SECRET), "{run:#?}");
+}
