@@ -561,21 +561,29 @@ async fn the_shared_credentials_cache_forgets_a_result_the_wall_clock_left_behin
 async fn a_panicking_provider_or_time_source_does_not_stop_the_refresh() {
     let clock = Clock::new();
     let source = Source::new(&clock);
-    let pool = PgPoolOptions::new()
-        .iam_auth(auth(&clock, source.clone()))
-        .connect_lazy(PG_URL)
-        .await
-        .unwrap();
-    // The credentials are due and the provider panics in the driver's refresh task.
+    let options = PgPoolOptions::new().iam_auth(auth(&clock, source.clone()));
+    let iam = options.handle();
+    let pool = options.connect_lazy(PG_URL).await.unwrap();
+    // The credentials are due and the provider panics in the credentials request: the
+    // refresh fails like any other (an error, not a panic), and is retried after a
+    // second of wall time.
     source.panics.store(true, Ordering::SeqCst);
     clock.jump(Duration::from_secs(56 * 60));
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(token_date(&pool), "20261203T090000Z");
+    let status = iam.status().unwrap();
+    assert_eq!(status.refresh_failures, 1, "{status:?}");
+    let error = status.last_refresh_error.unwrap();
+    assert!(
+        error.contains("the credentials provider panicked"),
+        "{error}"
+    );
     source.panics.store(false, Ordering::SeqCst);
+    clock.jump(Duration::from_secs(1));
     holds_within(
         Duration::from_secs(2),
         "refreshed after a provider panic",
-        || token_date(&pool) == "20261203T095600Z",
+        || token_date(&pool) == "20261203T095601Z",
     )
     .await;
 
@@ -587,7 +595,7 @@ async fn a_panicking_provider_or_time_source_does_not_stop_the_refresh() {
     holds_within(
         Duration::from_secs(2),
         "refreshed after a time source panic",
-        || token_date(&pool) == "20261203T101600Z",
+        || token_date(&pool) == "20261203T101601Z",
     )
     .await;
     pool.close().await;
