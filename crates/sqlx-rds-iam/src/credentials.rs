@@ -54,10 +54,10 @@ const REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(5 * 60);
 /// A result fetched this recently is handed out again rather than fetched anew.
 const REUSE_RECENT: Duration = Duration::from_secs(1);
 /// The longest a request to the source may take: as long as any caller waits for one
-/// (`refresh::FIRST_TOKEN_TIMEOUT`; a refresh waits at most as long), so no caller ever
-/// gives up on a request that would still have answered it. The AWS providers have their
-/// own, shorter timeouts; this only ends a provider that hangs.
-const FETCH_TIMEOUT: Duration = Duration::from_secs(30);
+/// (the first token's timeout; a refresh waits at most as long), so no caller ever gives
+/// up on a request that would still have answered it. The AWS providers have their own,
+/// shorter timeouts; this only ends a provider that hangs.
+const FETCH_TIMEOUT: Duration = crate::refresh::FIRST_TOKEN_TIMEOUT;
 
 /// A request's answer, as every caller that waited for it gets it.
 type Outcome = Result<Credentials, Arc<CredentialsError>>;

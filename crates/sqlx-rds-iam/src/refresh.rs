@@ -94,8 +94,9 @@ use crate::error::Error;
 use crate::handle::IamPoolStatus;
 
 /// The longest wait for credentials when a pool starts; the AWS providers have their own,
-/// shorter timeouts, so this only catches a provider that hangs.
-const FIRST_TOKEN_TIMEOUT: Duration = Duration::from_secs(30);
+/// shorter timeouts, so this only catches a provider that hangs. Also how long the shared
+/// credentials request may take (`credentials.rs`).
+pub(crate) const FIRST_TOKEN_TIMEOUT: Duration = Duration::from_secs(30);
 /// The longest pause between retries when signing keeps failing.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
 /// A token in place must stay valid this much longer than the next refresh point, for
