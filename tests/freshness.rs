@@ -55,7 +55,8 @@ impl TimeSource for Clock {
 
 /// Temporary credentials that expire `lifetime` (an hour) after each fetch (by `clock`), a
 /// new key each time (or long-term keys, without an expiry); it counts fetches and can be
-/// made to fail, hang, panic, or freeze the process (jump the wall clock) in mid-fetch.
+/// made to fail, hang, panic, answer slowly, or freeze the process (jump the wall clock)
+/// in mid-fetch.
 #[derive(Debug, Clone)]
 struct Source {
     clock: Clock,
@@ -66,6 +67,7 @@ struct Source {
     hangs: Arc<AtomicBool>,
     panics: Arc<AtomicBool>,
     freeze: Arc<Mutex<Option<Duration>>>,
+    slow: Arc<Mutex<Option<Duration>>>,
 }
 
 impl Source {
@@ -79,6 +81,7 @@ impl Source {
             hangs: Arc::default(),
             panics: Arc::default(),
             freeze: Arc::default(),
+            slow: Arc::default(),
         }
     }
     fn long_term(clock: &Clock) -> Self {
@@ -96,6 +99,10 @@ impl Source {
     /// The next fetch freezes the process for `by`: the wall clock jumps before it answers.
     fn freeze_next_fetch(&self, by: Duration) {
         *self.freeze.lock().unwrap() = Some(by);
+    }
+    /// The next fetch answers after `after` of Tokio time.
+    fn slow_next_fetch(&self, after: Duration) {
+        *self.slow.lock().unwrap() = Some(after);
     }
 }
 
@@ -131,6 +138,12 @@ impl ProvideCredentials for Source {
         } else {
             Credentials::from_keys("AKIAFRESHNESS0000001", SECRET, None)
         };
+        if let Some(after) = self.slow.lock().unwrap().take() {
+            return future::ProvideCredentials::new(async move {
+                tokio::time::sleep(after).await;
+                Ok(credentials)
+            });
+        }
         future::ProvideCredentials::ready(Ok(credentials))
     }
 }
@@ -364,6 +377,53 @@ async fn many_pools_sharing_one_provider_fetch_once_per_rotation() {
     for pool in pools {
         pool.close().await;
     }
+}
+
+/// Pools of one `IamAuth` whose refreshes wait for credentials for different times share
+/// one request: the refresh that gives up first does not cancel it for the other.
+#[tokio::test(start_paused = true)]
+async fn a_refresh_that_gives_up_leaves_the_credentials_request_to_the_others() {
+    let clock = Clock::new();
+    let source = Source::new(&clock);
+    let auth = auth(&clock, source.clone());
+    // Registered first, so its refresh starts the request; it waits 1 s for credentials
+    // (max_token_age 2 s).
+    let options = PgPoolOptions::new().iam_auth(auth.clone().max_token_age(Duration::from_secs(2)));
+    let impatient_iam = options.handle();
+    let impatient = options.connect_lazy(PG_URL).await.unwrap();
+    // Waits 30 s.
+    let patient = MySqlPoolOptions::new()
+        .iam_auth(auth)
+        .connect_lazy(MYSQL_URL)
+        .await
+        .unwrap();
+    assert_eq!(source.fetches(), 1);
+    // 56 minutes later the hour's credentials are due, and the source takes 5 s to answer.
+    source.slow_next_fetch(Duration::from_secs(5));
+    clock.jump(Duration::from_secs(56 * 60));
+    let renewed = |password: String| password.contains("ASIAFRESHNESS0000001");
+    let mut gave_up = false;
+    for _ in 0..100 {
+        if renewed(password(&impatient)) && renewed(password(&patient)) {
+            break;
+        }
+        gave_up |= impatient_iam.status().unwrap().refresh_failures > 0;
+        clock.jump(Duration::from_millis(100));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(gave_up, "the impatient pool's refresh never timed out");
+    assert_eq!(source.fetches(), 2, "one request for the rotation");
+    // Both signed with what that request answered.
+    assert!(
+        renewed(password(&impatient)),
+        "the impatient pool was not re-signed"
+    );
+    assert!(
+        renewed(password(&patient)),
+        "the patient pool was not re-signed"
+    );
+    impatient.close().await;
+    patient.close().await;
 }
 
 #[tokio::test(start_paused = true)]
