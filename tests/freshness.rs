@@ -55,7 +55,8 @@ impl TimeSource for Clock {
 
 /// Temporary credentials that expire `lifetime` (an hour) after each fetch (by `clock`), a
 /// new key each time (or long-term keys, without an expiry); it counts fetches and can be
-/// made to fail, hang, panic, or freeze the process (jump the wall clock) in mid-fetch.
+/// made to fail, hang, panic, answer slowly, or freeze the process (jump the wall clock)
+/// in mid-fetch.
 #[derive(Debug, Clone)]
 struct Source {
     clock: Clock,
@@ -66,6 +67,7 @@ struct Source {
     hangs: Arc<AtomicBool>,
     panics: Arc<AtomicBool>,
     freeze: Arc<Mutex<Option<Duration>>>,
+    slow: Arc<Mutex<Option<Duration>>>,
 }
 
 impl Source {
@@ -79,6 +81,7 @@ impl Source {
             hangs: Arc::default(),
             panics: Arc::default(),
             freeze: Arc::default(),
+            slow: Arc::default(),
         }
     }
     fn long_term(clock: &Clock) -> Self {
@@ -96,6 +99,10 @@ impl Source {
     /// The next fetch freezes the process for `by`: the wall clock jumps before it answers.
     fn freeze_next_fetch(&self, by: Duration) {
         *self.freeze.lock().unwrap() = Some(by);
+    }
+    /// The next fetch answers after `after` of Tokio time.
+    fn slow_next_fetch(&self, after: Duration) {
+        *self.slow.lock().unwrap() = Some(after);
     }
 }
 
@@ -131,6 +138,12 @@ impl ProvideCredentials for Source {
         } else {
             Credentials::from_keys("AKIAFRESHNESS0000001", SECRET, None)
         };
+        if let Some(after) = self.slow.lock().unwrap().take() {
+            return future::ProvideCredentials::new(async move {
+                tokio::time::sleep(after).await;
+                Ok(credentials)
+            });
+        }
         future::ProvideCredentials::ready(Ok(credentials))
     }
 }
@@ -366,6 +379,53 @@ async fn many_pools_sharing_one_provider_fetch_once_per_rotation() {
     }
 }
 
+/// Pools of one `IamAuth` whose refreshes wait for credentials for different times share
+/// one request: the refresh that gives up first does not cancel it for the other.
+#[tokio::test(start_paused = true)]
+async fn a_refresh_that_gives_up_leaves_the_credentials_request_to_the_others() {
+    let clock = Clock::new();
+    let source = Source::new(&clock);
+    let auth = auth(&clock, source.clone());
+    // Registered first, so its refresh starts the request; it waits 1 s for credentials
+    // (max_token_age 2 s).
+    let options = PgPoolOptions::new().iam_auth(auth.clone().max_token_age(Duration::from_secs(2)));
+    let impatient_iam = options.handle();
+    let impatient = options.connect_lazy(PG_URL).await.unwrap();
+    // Waits 30 s.
+    let patient = MySqlPoolOptions::new()
+        .iam_auth(auth)
+        .connect_lazy(MYSQL_URL)
+        .await
+        .unwrap();
+    assert_eq!(source.fetches(), 1);
+    // 56 minutes later the hour's credentials are due, and the source takes 5 s to answer.
+    source.slow_next_fetch(Duration::from_secs(5));
+    clock.jump(Duration::from_secs(56 * 60));
+    let renewed = |password: String| password.contains("ASIAFRESHNESS0000001");
+    let mut gave_up = false;
+    for _ in 0..100 {
+        if renewed(password(&impatient)) && renewed(password(&patient)) {
+            break;
+        }
+        gave_up |= impatient_iam.status().unwrap().refresh_failures > 0;
+        clock.jump(Duration::from_millis(100));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(gave_up, "the impatient pool's refresh never timed out");
+    assert_eq!(source.fetches(), 2, "one request for the rotation");
+    // Both signed with what that request answered.
+    assert!(
+        renewed(password(&impatient)),
+        "the impatient pool was not re-signed"
+    );
+    assert!(
+        renewed(password(&patient)),
+        "the patient pool was not re-signed"
+    );
+    impatient.close().await;
+    patient.close().await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_closed_pool_is_let_go_and_never_signed_for_again() {
     let clock = Clock::new();
@@ -561,21 +621,29 @@ async fn the_shared_credentials_cache_forgets_a_result_the_wall_clock_left_behin
 async fn a_panicking_provider_or_time_source_does_not_stop_the_refresh() {
     let clock = Clock::new();
     let source = Source::new(&clock);
-    let pool = PgPoolOptions::new()
-        .iam_auth(auth(&clock, source.clone()))
-        .connect_lazy(PG_URL)
-        .await
-        .unwrap();
-    // The credentials are due and the provider panics in the driver's refresh task.
+    let options = PgPoolOptions::new().iam_auth(auth(&clock, source.clone()));
+    let iam = options.handle();
+    let pool = options.connect_lazy(PG_URL).await.unwrap();
+    // The credentials are due and the provider panics in the credentials request: the
+    // refresh fails like any other (an error, not a panic), and is retried after a
+    // second of wall time.
     source.panics.store(true, Ordering::SeqCst);
     clock.jump(Duration::from_secs(56 * 60));
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(token_date(&pool), "20261203T090000Z");
+    let status = iam.status().unwrap();
+    assert_eq!(status.refresh_failures, 1, "{status:?}");
+    let error = status.last_refresh_error.unwrap();
+    assert!(
+        error.contains("the credentials provider panicked"),
+        "{error}"
+    );
     source.panics.store(false, Ordering::SeqCst);
+    clock.jump(Duration::from_secs(1));
     holds_within(
         Duration::from_secs(2),
         "refreshed after a provider panic",
-        || token_date(&pool) == "20261203T095600Z",
+        || token_date(&pool) == "20261203T095601Z",
     )
     .await;
 
@@ -587,7 +655,7 @@ async fn a_panicking_provider_or_time_source_does_not_stop_the_refresh() {
     holds_within(
         Duration::from_secs(2),
         "refreshed after a time source panic",
-        || token_date(&pool) == "20261203T101600Z",
+        || token_date(&pool) == "20261203T101601Z",
     )
     .await;
     pool.close().await;

@@ -35,7 +35,11 @@
 //! If a token cannot be signed (credentials source down), the last good token stays in
 //! place (until `AuthToken::expires_at`: 15 minutes after signing, or its credentials'
 //! expiry if sooner; far beyond the maximum age), a warning is logged,
-//! and signing is retried with exponential backoff until it succeeds again.
+//! and signing is retried with exponential backoff until it succeeds again. A refresh
+//! waits for credentials at most half the maximum age (between 1 and 30 s); when it gives
+//! up, the credentials request itself goes on (up to 30 s, in a task of its own: see
+//! `credentials.rs`), and the next attempt, or another pool's, takes its answer. A
+//! panicking credentials provider is a failed refresh like any other.
 //!
 //! # Lifetime
 //! The driver holds a clone of each pool (sqlx 0.9 has no weak pool handle).
@@ -90,8 +94,9 @@ use crate::error::Error;
 use crate::handle::IamPoolStatus;
 
 /// The longest wait for credentials when a pool starts; the AWS providers have their own,
-/// shorter timeouts, so this only catches a provider that hangs.
-const FIRST_TOKEN_TIMEOUT: Duration = Duration::from_secs(30);
+/// shorter timeouts, so this only catches a provider that hangs. Also how long the shared
+/// credentials request may take (`credentials.rs`).
+pub(crate) const FIRST_TOKEN_TIMEOUT: Duration = Duration::from_secs(30);
 /// The longest pause between retries when signing keeps failing.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
 /// A token in place must stay valid this much longer than the next refresh point, for

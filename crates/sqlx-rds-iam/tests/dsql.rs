@@ -1,18 +1,26 @@
 //! Aurora DSQL pools as the adapter prepares them, without a server: lazy pools sign their
 //! first token without connecting. (tests/dsql.rs in the workspace connects to the test
-//! bed's DSQL look-alike.)
+//! bed's DSQL look-alike.) DSQL speaks the PostgreSQL protocol: most tests need the
+//! `postgres` feature; the one that checks MySQL pools refuse DSQL needs `mysql`.
 
+#[cfg(feature = "postgres")]
 use std::io::Write;
+#[cfg(feature = "postgres")]
 use std::sync::{Arc, Mutex};
+#[cfg(feature = "postgres")]
 use std::time::Duration;
 
 use aws_credential_types::Credentials;
+#[cfg(feature = "postgres")]
 use sqlx::ConnectOptions;
+#[cfg(feature = "mysql")]
 use sqlx::mysql::MySqlPoolOptions;
+#[cfg(feature = "postgres")]
 use sqlx::postgres::{PgPoolOptions, PgSslMode};
 use sqlx_rds_iam::{ErrorKind, IamAuth, IamAuthExt};
 
 const ENDPOINT: &str = "abcdefghijklmnopqrstuvwxyz.dsql.us-east-1.on.aws";
+#[cfg(feature = "postgres")]
 const CLUSTER_ID: &str = "abcdefghijklmnopqrstuvwxyz";
 
 fn auth() -> IamAuth {
@@ -20,6 +28,7 @@ fn auth() -> IamAuth {
 }
 
 /// The token and the options a pool for `url` starts with.
+#[cfg(feature = "postgres")]
 async fn prepare(auth: &IamAuth, url: &str) -> (sqlx::postgres::PgConnectOptions, String) {
     let (options, token) = sqlx_rds_iam::__prepare_url::<sqlx::Postgres>(auth, url)
         .await
@@ -27,6 +36,7 @@ async fn prepare(auth: &IamAuth, url: &str) -> (sqlx::postgres::PgConnectOptions
     (options, token.expose().to_owned())
 }
 
+#[cfg(feature = "postgres")]
 #[tokio::test]
 async fn a_dsql_endpoint_name_is_enough() {
     let (options, admin) = prepare(&auth(), &format!("postgres://admin@{ENDPOINT}/postgres")).await;
@@ -60,6 +70,7 @@ async fn a_dsql_endpoint_name_is_enough() {
     );
 }
 
+#[cfg(feature = "postgres")]
 #[tokio::test]
 async fn rds_endpoints_keep_the_rds_bundle_and_rds_tokens() {
     let host = "mydb.c9akciq32.us-east-1.rds.amazonaws.com";
@@ -72,6 +83,7 @@ async fn rds_endpoints_keep_the_rds_bundle_and_rds_tokens() {
     );
 }
 
+#[cfg(feature = "postgres")]
 #[tokio::test]
 async fn another_name_is_dsql_when_told_and_keeps_the_users_roots() {
     let ca = "-----BEGIN CERTIFICATE-----\nbed\n-----END CERTIFICATE-----\n";
@@ -122,6 +134,7 @@ async fn another_name_is_dsql_when_told_and_keeps_the_users_roots() {
     assert!(!message.contains("signing_port"), "{message}");
 }
 
+#[cfg(feature = "postgres")]
 #[tokio::test]
 async fn a_bare_cluster_id_is_the_endpoint_in_the_region_when_told_dsql() {
     let (options, token) = prepare(
@@ -159,6 +172,7 @@ async fn a_bare_cluster_id_is_the_endpoint_in_the_region_when_told_dsql() {
 /// A host of 26 lowercase letters and digits (a docker-compose service, a DNS alias) is
 /// a host: without `dsql()` it is never rewritten to a DSQL endpoint in AWS, even with a
 /// region configured (as every `SdkConfig` in AWS has).
+#[cfg(feature = "postgres")]
 #[tokio::test]
 async fn a_26_letter_host_is_a_host_unless_told_dsql() {
     let host = "postgresprimarydatabase001";
@@ -177,6 +191,7 @@ async fn a_26_letter_host_is_a_host_unless_told_dsql() {
     }
 }
 
+#[cfg(feature = "mysql")]
 #[tokio::test]
 async fn mysql_with_dsql_is_a_configuration_error() {
     for (auth, url) in [
@@ -201,9 +216,11 @@ async fn mysql_with_dsql_is_a_configuration_error() {
 }
 
 /// Collects everything the tracing subscriber writes.
+#[cfg(feature = "postgres")]
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
 
+#[cfg(feature = "postgres")]
 impl Write for Captured {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0.lock().unwrap().extend_from_slice(buf);
@@ -214,6 +231,7 @@ impl Write for Captured {
     }
 }
 
+#[cfg(feature = "postgres")]
 #[tokio::test]
 async fn max_lifetime_stays_under_dsqls_hour() {
     let captured = Captured::default();

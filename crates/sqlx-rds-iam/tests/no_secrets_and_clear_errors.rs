@@ -1,13 +1,20 @@
 //! What the adapter shows in Debug, logs and errors (no database needed: lazy pools sign
-//! their first token without connecting).
+//! their first token without connecting). Each test needs the engine it uses (features
+//! `postgres`, `mysql`); the rest run with either.
 
+#[cfg(feature = "postgres")]
 use std::io::Write;
+#[cfg(feature = "postgres")]
 use std::sync::{Arc, Mutex};
+#[cfg(feature = "postgres")]
 use std::time::Duration;
 
 use aws_credential_types::Credentials;
+#[cfg(feature = "mysql")]
 use aws_credential_types::provider::{ProvideCredentials, error::CredentialsError, future};
+#[cfg(feature = "mysql")]
 use sqlx::mysql::MySqlPoolOptions;
+#[cfg(feature = "postgres")]
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx_rds_iam::{ErrorKind, IamAuth, IamAuthExt};
 
@@ -26,9 +33,11 @@ fn temporary_credentials() -> Credentials {
 }
 
 /// Collects everything the tracing subscriber writes.
+#[cfg(feature = "postgres")]
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
 
+#[cfg(feature = "postgres")]
 impl Write for Captured {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0.lock().unwrap().extend_from_slice(buf);
@@ -39,6 +48,7 @@ impl Write for Captured {
     }
 }
 
+#[cfg(feature = "postgres")]
 impl Captured {
     fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
@@ -56,6 +66,7 @@ fn assert_no_secret(shown: &str) {
     }
 }
 
+#[cfg(feature = "postgres")]
 #[tokio::test]
 async fn logs_name_each_token_but_never_show_it() {
     let captured = Captured::default();
@@ -87,13 +98,23 @@ async fn logs_name_each_token_but_never_show_it() {
 async fn debug_output_shows_no_secret() {
     let auth = IamAuth::from_credentials_provider(temporary_credentials()).region("us-east-1");
     assert_no_secret(&format!("{auth:?}"));
-    let options = PgPoolOptions::new().iam_auth(auth);
-    assert_no_secret(&format!("{options:?}"));
+    #[cfg(feature = "postgres")]
+    {
+        let options = PgPoolOptions::new().iam_auth(auth.clone());
+        assert_no_secret(&format!("{options:?}"));
+    }
+    #[cfg(feature = "mysql")]
+    {
+        let options = MySqlPoolOptions::new().iam_auth(auth);
+        assert_no_secret(&format!("{options:?}"));
+    }
 }
 
+#[cfg(feature = "mysql")]
 #[derive(Debug)]
 struct DownProvider;
 
+#[cfg(feature = "mysql")]
 impl ProvideCredentials for DownProvider {
     fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
     where
@@ -105,6 +126,7 @@ impl ProvideCredentials for DownProvider {
     }
 }
 
+#[cfg(feature = "mysql")]
 #[tokio::test]
 async fn no_credentials_is_a_credentials_error() {
     let err = MySqlPoolOptions::new()
@@ -117,6 +139,7 @@ async fn no_credentials_is_a_credentials_error() {
     assert!(std::error::Error::source(&err).is_some());
 }
 
+#[cfg(feature = "postgres")]
 #[tokio::test]
 async fn configuration_mistakes_name_the_setting() {
     let cases: Vec<(IamAuth, &str, &str)> = vec![
@@ -172,6 +195,7 @@ async fn configuration_mistakes_name_the_setting() {
     assert!(err.to_string().contains("URL"), "{err}");
 }
 
+#[cfg(feature = "postgres")]
 #[tokio::test]
 async fn unix_sockets_are_refused() {
     let err = PgPoolOptions::new()
