@@ -802,6 +802,16 @@ fn warnings_reach_stderr_and_rust_log_is_honoured() {
     assert!(run.stderr.contains("RUST_LOG ignored"), "{run:#?}");
     assert!(run.stderr.contains("differs from the region"), "{run:#?}");
 
+    // An EnvFilter span filter is reported too, not read as a target that matches
+    // nothing (which would hide the warning).
+    let spans = Sealed::new()
+        .keys(AKID, SECRET, None)
+        .set("RUST_LOG", "rds_iam_token[sign]=warn");
+    let run = spans.run(&args);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert!(run.stderr.contains("RUST_LOG ignored"), "{run:#?}");
+    assert!(run.stderr.contains("differs from the region"), "{run:#?}");
+
     let verbose = Sealed::new().keys(AKID, SECRET, None);
     let mut more = vec!["-vv"];
     more.extend(args);
