@@ -52,15 +52,24 @@ pub(crate) fn plan(
         .is_none()
         .then(environment_credentials)
         .flatten();
-    // Built once: with the environment's keys it is the signer itself, so that its
-    // warnings (an explicit region that differs from the endpoint's) are logged once.
-    let probe = with_opts(target, opts, signing_time)
-        .credentials_provider(
-            environment
-                .clone()
-                .unwrap_or_else(|| Credentials::new("probe", "probe", None, None, "probe")),
-        )
-        .build();
+    // The builder's warnings (an explicit region that differs from the endpoint's) are
+    // logged once: with the environment's keys the probe is the signer itself; without
+    // them, `from_chain` builds the signer again from the same options (it always does
+    // once this returns `Chain`) and logs them then, so the probe builds in silence.
+    let build_probe = || {
+        with_opts(target, opts, signing_time)
+            .credentials_provider(
+                environment
+                    .clone()
+                    .unwrap_or_else(|| Credentials::new("probe", "probe", None, None, "probe")),
+            )
+            .build()
+    };
+    let probe = if environment.is_some() {
+        build_probe()
+    } else {
+        tracing::subscriber::with_default(tracing::subscriber::NoSubscriber::default(), build_probe)
+    };
     let probe = match probe {
         Ok(signer) => Some(signer),
         Err(err) if err.kind() == &ErrorKind::RegionNotFound => None,

@@ -179,6 +179,59 @@ mod tests {
         }
     }
 
+    /// The edge cases a reviewer tries: inline values with `=` in them, leading zeros,
+    /// counts at clap's `u8` limit (clap saturates at 255, this parser gives up), help,
+    /// version and `--verbose=N`, flags after `--`, and values that are subcommand names.
+    #[test]
+    fn edge_cases_agree_or_are_left_to_clap() {
+        let many_v = format!("-{}", "v".repeat(255));
+        let too_many_v = format!("-{}", "v".repeat(256));
+        let at_the_limit = format!("{many_v} token --hostname h --port 5432 --username u");
+        for line in [
+            "token --hostname=a=b --port=0005432 --username==u",
+            "token --hostname help --port 5432 --username token",
+            "token --hostname h --port 5432 --username u --region dsql-token",
+            at_the_limit.as_str(),
+            "-v -v --verbose token --hostname h --port 5432 --username u",
+            "token --hostname h --port 5432 --username u -v --verbose -vv",
+        ] {
+            let line = words(line);
+            assert!(assert_agrees(&line), "{line:?} should take the fast path");
+        }
+        for line in [
+            "token --hostname h --port 00000 --username u",
+            "token --hostname h --port=-5432 --username u",
+            "token --hostname h --port 5432 --username u --verbose=2",
+            "token --hostname h --port 5432 --username u -vV",
+            "-V",
+            "-h token --hostname h --port 5432 --username u",
+            "token -h",
+            "help token",
+            "token --hostname h --port 5432 -- --username u",
+            "token --hostname=-h --port 5432 --username u",
+            "token --hostname h --port 5432 --username u --region=",
+            "token --hostname h --port 5432 --username u --signing-time=2024-08-26T22:00:00",
+            "-v token --hostname h --port 5432 --username u --verbose",
+        ] {
+            assert!(
+                parse(&words(line)).is_none(),
+                "{line:?} should be left to clap"
+            );
+        }
+        let line = words(&format!(
+            "{many_v} token --hostname h --port 5432 --username u -v"
+        ));
+        assert!(parse(&line).is_none());
+        let line = words(&format!(
+            "token --hostname h --port 5432 --username u {many_v} -v"
+        ));
+        assert!(parse(&line).is_none(), "256 counts are left to clap");
+        let line = words(&format!(
+            "{too_many_v} token --hostname h --port 5432 --username u"
+        ));
+        assert!(parse(&line).is_none());
+    }
+
     #[test]
     fn not_utf8_is_left_to_clap() {
         use std::os::unix::ffi::OsStringExt as _;

@@ -43,11 +43,8 @@ pub(crate) fn init(verbose: u8) {
     }
 }
 
-/// The filter for `-v` count and `RUST_LOG`, and `RUST_LOG`'s parse error if it had one.
-fn level_filter(
-    verbose: u8,
-    rust_log: Option<&str>,
-) -> (Targets, Option<tracing_subscriber::filter::ParseError>) {
+/// The filter for `-v` count and `RUST_LOG`, and why `RUST_LOG` was ignored, if it was.
+fn level_filter(verbose: u8, rust_log: Option<&str>) -> (Targets, Option<String>) {
     let level = match verbose {
         0 => LevelFilter::WARN,
         1 => LevelFilter::INFO,
@@ -57,7 +54,15 @@ fn level_filter(
     match rust_log {
         // RUST_LOG's directives, parsed only when it is set and no `-v` was given.
         Some(directives) if verbose == 0 && !directives.trim().is_empty() => {
-            match directives.parse::<Targets>() {
+            // `Targets` reads an `EnvFilter` span filter (`aws_config[credentials]=debug`)
+            // as a target named `aws_config[credentials]` that matches nothing: it would
+            // hide every log, warnings included, without a word.
+            let parsed = if directives.contains(['[', ']', '{', '}']) {
+                Err("span and field filters ([...]) are not supported".to_owned())
+            } else {
+                directives.parse::<Targets>().map_err(|err| err.to_string())
+            };
+            match parsed {
                 Ok(targets) => (targets, None),
                 Err(err) => (Targets::new().with_default(LevelFilter::WARN), Some(err)),
             }
@@ -82,8 +87,11 @@ type Build = Box<dyn Fn(Targets) -> Inner + Send + Sync>;
 
 /// A subscriber that builds its inner subscriber on first use. Its level hint comes from
 /// the filter alone, so events and spans below that level never reach it and never build
-/// anything; everything else is handed to the inner subscriber. (`current_span` and
-/// `downcast_raw` keep their defaults: nothing here asks for them.)
+/// anything; nor do callsites the filter turns down. Everything else is handed to the
+/// inner subscriber, `current_span` included (`Span::current()`, `in_current_span()`).
+/// `downcast_raw` keeps its default (implementing it takes `unsafe`, which this crate
+/// forbids): `dispatch.downcast_ref::<Registry>()` finds nothing, so tools that need it
+/// (`tracing-error`'s `SpanTrace`) cannot be added as they are.
 pub(crate) struct LazySubscriber {
     filter: Targets,
     hint: LevelFilter,
@@ -133,14 +141,31 @@ impl Subscriber for LazySubscriber {
     }
 
     fn register_callsite(&self, metadata: &'static Metadata<'static>) -> Interest {
-        if *metadata.level() > self.hint {
+        // The inner subscriber's `Targets` layer answers never for these too; asking the
+        // filter first keeps it unbuilt when, say, `RUST_LOG=rds_iam=debug` and a debug
+        // callsite of another crate is reached.
+        if !self
+            .filter
+            .would_enable(metadata.target(), metadata.level())
+        {
             return Interest::never();
         }
         self.inner().register_callsite(metadata)
     }
 
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        *metadata.level() <= self.hint && self.inner().enabled(metadata)
+        self.filter
+            .would_enable(metadata.target(), metadata.level())
+            && self.inner().enabled(metadata)
+    }
+
+    fn current_span(&self) -> tracing_core::span::Current {
+        // No span exists before the inner subscriber does.
+        self.inner
+            .get()
+            .map_or_else(tracing_core::span::Current::none, |inner| {
+                inner.current_span()
+            })
     }
 
     fn max_level_hint(&self) -> Option<LevelFilter> {
@@ -281,11 +306,53 @@ mod tests {
         );
     }
 
+    /// `Span::current()` (and so `in_current_span()`, which aws-config's assume-role
+    /// provider uses) sees the span entered through the lazy subscriber.
+    #[test]
+    fn the_current_span_is_known() {
+        let out = Captured::default();
+        let subscriber = lazy(1, None, &out);
+        tracing::subscriber::with_default(subscriber, || {
+            assert!(tracing::Span::current().is_none());
+            let span = tracing::info_span!("signing");
+            let _entered = span.clone().entered();
+            let current = tracing::Span::current();
+            assert_eq!(current.metadata().map(Metadata::name), Some("signing"));
+            assert_eq!(current.id(), span.id());
+        });
+    }
+
+    /// A callsite the filter turns down builds nothing, even at a level the hint lets
+    /// through.
+    #[test]
+    fn callsites_the_filter_refuses_build_nothing() {
+        let out = Captured::default();
+        let subscriber = lazy(0, Some("warn,rds_iam=debug"), &out);
+        tracing::subscriber::with_default(subscriber.clone(), || {
+            tracing::debug!(target: "aws_config", "not for us");
+            assert!(!subscriber.is_built());
+            tracing::debug!("ours");
+            assert!(subscriber.is_built());
+        });
+        let text = out.text();
+        assert!(
+            text.contains("ours") && !text.contains("not for us"),
+            "{text}"
+        );
+    }
+
     #[test]
     fn a_bad_rust_log_is_reported_and_warnings_still_show() {
         let (filter, err) = level_filter(0, Some("aws_config=loud"));
         assert!(err.is_some());
         assert_eq!(max_level(&filter), LevelFilter::WARN);
+        // EnvFilter's span filters would parse as targets that match nothing, which
+        // would silence everything, warnings included.
+        for spans in ["aws_config[credentials]=debug", "[load_config_file]=debug"] {
+            let (filter, err) = level_filter(0, Some(spans));
+            assert!(err.is_some_and(|err| err.contains("span")), "{spans}");
+            assert!(filter.would_enable("rds_iam", &tracing::Level::WARN));
+        }
         // `-v` wins over RUST_LOG, which is then not parsed at all.
         let (filter, err) = level_filter(1, Some("aws_config=loud"));
         assert!(err.is_none());

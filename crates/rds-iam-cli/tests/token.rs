@@ -802,11 +802,68 @@ fn warnings_reach_stderr_and_rust_log_is_honoured() {
     assert!(run.stderr.contains("RUST_LOG ignored"), "{run:#?}");
     assert!(run.stderr.contains("differs from the region"), "{run:#?}");
 
+    // An EnvFilter span filter is reported too, not read as a target that matches
+    // nothing (which would hide the warning).
+    let spans = Sealed::new()
+        .keys(AKID, SECRET, None)
+        .set("RUST_LOG", "rds_iam_token[sign]=warn");
+    let run = spans.run(&args);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert!(run.stderr.contains("RUST_LOG ignored"), "{run:#?}");
+    assert!(run.stderr.contains("differs from the region"), "{run:#?}");
+
     let verbose = Sealed::new().keys(AKID, SECRET, None);
     let mut more = vec!["-vv"];
     more.extend(args);
     let run = verbose.run(&more);
     assert_eq!(run.code, Some(0), "{run:#?}");
     assert!(run.stderr.contains("DEBUG"), "{run:#?}");
+    assert!(!run.stderr.contains(SECRET), "{run:#?}");
+}
+
+/// The region-mismatch warning is logged once on the chain path too (`--profile`, or no
+/// environment keys), where the probe and the chain's signer are two builds.
+#[test]
+fn the_region_warning_is_logged_once_on_the_chain_path() {
+    let host = "mydb.abc123.us-east-1.rds.amazonaws.com";
+    let sealed = Sealed::new();
+    sealed.dir.write(
+        "credentials",
+        &format!("[p]\naws_access_key_id = {AKID}\naws_secret_access_key = {SECRET}\n"),
+    );
+    let mut args = vec![
+        "token",
+        "--hostname",
+        host,
+        "--port",
+        "5432",
+        "--username",
+        "app",
+        "--region",
+        "eu-west-1",
+    ];
+    let run = sealed.run(&args);
+    assert_ne!(
+        run.code,
+        Some(0),
+        "no credentials without the profile: {run:#?}"
+    );
+    assert_eq!(
+        run.stderr.matches("differs from the region").count(),
+        1,
+        "{run:#?}"
+    );
+    args.extend(["--profile", "p"]);
+    let run = sealed.run(&args);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    assert!(
+        run.stdout.contains("%2Feu-west-1%2Frds-db%2Faws4_request"),
+        "{run:#?}"
+    );
+    assert_eq!(
+        run.stderr.matches("differs from the region").count(),
+        1,
+        "{run:#?}"
+    );
     assert!(!run.stderr.contains(SECRET), "{run:#?}");
 }
