@@ -32,6 +32,8 @@
 //! its callers on that runtime, which end or wait with it anyway, are affected. A
 //! process has a handful of runtimes at most, so two runtimes rarely ask at once, and a
 //! runtime that asks after another's request finished gets its answer from the cache.
+//! When two do ask at once, a failure that answers after the other's credentials does
+//! not replace them in the cache (its own callers still get it).
 
 use std::fmt;
 use std::future::Future;
@@ -162,7 +164,14 @@ impl Answer {
             // Both under the `in_flight` lock: a caller sees either this request in
             // flight, or its result in `last`.
             let mut in_flight = lock(&self.cache.in_flight);
-            *lock(&self.cache.last) = Some((wall, at, outcome.clone()));
+            // A failure does not replace credentials still good to hand out: another
+            // runtime's request, in flight at the same time, got them meanwhile. (Every
+            // writer of `last` holds `in_flight`, so nothing writes between the two.)
+            let keep_last =
+                outcome.is_err() && matches!(self.cache.reusable(wall, at), Some(Ok(_)));
+            if !keep_last {
+                *lock(&self.cache.last) = Some((wall, at, outcome.clone()));
+            }
             in_flight.retain(|request| request.id != self.id);
         }
         self.outcome.send_replace(Some(outcome));
@@ -627,5 +636,56 @@ mod tests {
         // The first runtime shuts down: its request goes with it.
         drop(first);
         assert_eq!(provider.cache.requests_in_flight(), 0);
+    }
+
+    /// Two runtimes ask at once at a rotation (each has its own request): a failure that
+    /// lands after the other runtime's credentials does not replace them in the cache.
+    #[test]
+    fn a_failure_does_not_replace_another_runtimes_credentials() {
+        let runtime = || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+        };
+        let source = Scripted::new(&[Step::FailWhenOpened, Step::Answer]);
+        let provider = Arc::new(SharedCredentialsCache::default()).provider(
+            SharedCredentialsProvider::new(Arc::clone(&source) as Arc<dyn ProvideCredentials>),
+            // Dated by the test, not the real date: the credentials must not be due.
+            SharedTimeSource::new(TokioWall(Instant::now())),
+        );
+        // The first runtime's request is in flight (it will fail)...
+        let first = runtime();
+        let failing = {
+            let _on_first = first.enter();
+            caller(&provider, Duration::from_secs(60))
+        };
+        first.block_on(source.started.notified());
+        // ...when the second runtime's request answers.
+        let second = runtime();
+        let credentials = second
+            .block_on(async { caller(&provider, Duration::from_secs(60)).await })
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(key(&credentials), "AKIDTEST1");
+        // Then the first request fails: its own callers get its error...
+        source.open();
+        let err = first.block_on(failing).unwrap().unwrap().unwrap_err();
+        assert!(
+            chain(&err).contains("the test source is down"),
+            "{}",
+            chain(&err)
+        );
+        // ...and the next caller still gets the good credentials, without a request.
+        let next = second
+            .block_on(async { caller(&provider, Duration::from_secs(60)).await })
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            key(&next.expect("the failure replaced good credentials")),
+            "AKIDTEST1"
+        );
+        assert_eq!(source.calls(), 2);
     }
 }
