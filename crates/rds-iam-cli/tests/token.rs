@@ -683,25 +683,9 @@ fn help_shows_examples() {
 /// SSL_CERT_FILE; without that, the same server is refused (verified TLS).
 #[test]
 fn credentials_from_sts_over_verified_https() {
-    use std::io::BufRead as _;
     let sealed = Sealed::new();
     let dir = sealed.dir.path().to_owned();
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sts.py");
-    let mut child = std::process::Command::new("python3")
-        .arg(&script)
-        .arg(&dir)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run python3 {}: {e}", script.display()));
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let (port, cert) = line
-        .trim()
-        .split_once(' ')
-        .unwrap_or_else(|| panic!("sts.py did not start: {line:?}"));
+    let (mut child, port, cert) = support::start_server("sts.py", &[], &dir, &dir);
     let web_identity = sealed.dir.write("web-identity-token", "a-jwt");
     let sealed = sealed
         .set(
@@ -724,7 +708,7 @@ fn credentials_from_sts_over_verified_https() {
     // Untrusted certificate: no request reaches the server, no token.
     let refused = sealed.run(&args);
     let requests_refused = requests();
-    let trusted_sealed = sealed.set("SSL_CERT_FILE", cert);
+    let trusted_sealed = sealed.set("SSL_CERT_FILE", &cert);
     let trusted = trusted_sealed.run(&args);
     let requests_trusted = requests();
     let _ = child.kill();

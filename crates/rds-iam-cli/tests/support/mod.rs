@@ -337,6 +337,39 @@ pub(crate) fn testbed() -> HashMap<String, String> {
 /// A server in the middle (`tests/mitm.py`) on 127.0.0.1: it asks for a cleartext
 /// password, over plain TCP or TLS with a fresh self-signed certificate, and logs whether
 /// an IAM token arrived. Killed on drop.
+/// Starts `python3 tests/SCRIPT ARGS... LAST` (a loopback server of these tests) with
+/// `TMPDIR` set to `tmpdir`, and reads the first line it prints: `PORT CERT` (`-` when it
+/// has no certificate).
+pub(crate) fn start_server(
+    script: &str,
+    args: &[&str],
+    last: &Path,
+    tmpdir: &Path,
+) -> (std::process::Child, u16, String) {
+    use std::io::BufRead as _;
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join(script);
+    let mut child = Command::new("python3")
+        .arg(&script)
+        .args(args)
+        .arg(last)
+        .env("TMPDIR", tmpdir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run python3 {}: {e}", script.display()));
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let (port, cert) = line
+        .trim()
+        .split_once(' ')
+        .unwrap_or_else(|| panic!("{} did not start: {line:?}", script.display()));
+    (child, port.parse().unwrap(), cert.to_owned())
+}
+
 pub(crate) struct Mitm {
     child: std::process::Child,
     /// Its port.
@@ -350,30 +383,12 @@ pub(crate) struct Mitm {
 impl Mitm {
     /// Starts one; `protocol` is `pg` or `mysql`, `mode` is `plain` or `tls`.
     pub(crate) fn start(protocol: &str, mode: &str) -> Self {
-        use std::io::BufRead as _;
         let dir = TempDir::new();
         let log = dir.path().join("mitm.log");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mitm.py");
-        let mut child = Command::new("python3")
-            .arg(&script)
-            .args([protocol, mode])
-            .arg(&log)
-            .env("TMPDIR", dir.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run python3 {}: {e}", script.display()));
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let (port, cert) = line
-            .trim()
-            .split_once(' ')
-            .unwrap_or_else(|| panic!("mitm.py did not start: {line:?}"));
+        let (child, port, cert) = start_server("mitm.py", &[protocol, mode], &log, dir.path());
         Self {
             child,
-            port: port.parse().unwrap(),
+            port,
             cert: (cert != "-").then(|| PathBuf::from(cert)),
             log,
             _dir: dir,
